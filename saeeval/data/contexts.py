@@ -1,0 +1,154 @@
+"""Cutting a token stream into fixed-length contexts, the way SAELens' activation store does.
+
+Documents are concatenated; every context starts with the model's BOS token, and a BOS separates
+two documents that share a context. Tokenised contexts are cached on disk per (dataset content,
+tokenizer, context length, BOS policy, shuffle seed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import torch
+
+from saeeval.cache_dir import cache_root
+from saeeval.data.text_datasets import TextDataset
+from saeeval.errors import SaeevalError
+
+CONTEXTS_VERSION = 1
+
+
+def iter_contexts(
+    documents: Iterable[list[int]], context_size: int, bos_token_id: int | None
+) -> Iterator[list[int]]:
+    """Yield contexts of exactly `context_size` tokens from tokenised documents."""
+    context: list[int] = []
+    for doc in documents:
+        pos = 0
+        while pos < len(doc):
+            # A BOS opens every context and separates documents inside one.
+            opens_context = not context
+            if (
+                (opens_context or pos == 0)
+                and bos_token_id is not None
+                and doc[pos] != bos_token_id
+            ):
+                context.append(bos_token_id)
+            take = context_size - len(context)
+            context.extend(doc[pos : pos + take])
+            pos += take
+            if len(context) == context_size:
+                yield context
+                context = []
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    text = backend.to_str() if backend is not None else repr(sorted(tokenizer.get_vocab().items()))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass
+class ContextSet:
+    """Tokenised contexts of one dataset for one tokenizer; `key` content-addresses them."""
+
+    dataset: TextDataset
+    context_size: int
+    tokens: torch.Tensor  # [n_contexts, context_size], int64
+    key: str
+    exhausted: bool  # True when the dataset had no more text beyond these contexts
+
+    def __len__(self) -> int:
+        return self.tokens.shape[0]
+
+    def take(self, start: int, count: int) -> torch.Tensor:
+        if start + count > len(self):
+            raise SaeevalError(
+                f"dataset {self.dataset.name} yields only {len(self)} contexts of "
+                f"{self.context_size} tokens, but {start + count} are needed; use fewer batches or "
+                f"a larger dataset"
+            )
+        return self.tokens[start : start + count]
+
+
+def load_contexts(
+    tokenizer,
+    bos_token_id: int | None,
+    dataset: TextDataset,
+    context_size: int,
+    min_contexts: int,
+    progress=None,
+) -> ContextSet:
+    """At least `min_contexts` contexts (all of them for a finite dataset), cached on disk."""
+    from safetensors.torch import load_file, save_file
+
+    from saeeval.results.io import atomic_path, atomic_write_json
+
+    key = hashlib.sha256(
+        json.dumps(
+            {
+                "v": CONTEXTS_VERSION,
+                "dataset": dataset.fingerprint,
+                "column": dataset.text_column,
+                "seed": dataset.seed,
+                "tokenizer": tokenizer_fingerprint(tokenizer),
+                "context_size": context_size,
+                "bos": bos_token_id,
+            },
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()[:24]
+    folder = cache_root() / "contexts" / key
+    meta_path = folder / "meta.json"
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        if meta["exhausted"] or meta["n_contexts"] >= min_contexts:
+            tokens = load_file(str(folder / "tokens.safetensors"))["tokens"].long()
+            return ContextSet(dataset, context_size, tokens, key, meta["exhausted"])
+
+    # Finite datasets are tokenised whole; streamed ones only as far as needed (plus headroom).
+    target = None if not dataset.fingerprint.startswith("hub:") else max(min_contexts, 1) * 2
+    contexts: list[list[int]] = []
+    exhausted = True
+    task = progress.add_task(f"tokenising {dataset.name}", total=target) if progress else None
+
+    def documents() -> Iterator[list[int]]:
+        batch: list[str] = []
+        for text in dataset.texts():
+            batch.append(text)
+            if len(batch) == 256:
+                yield from tokenizer(batch, add_special_tokens=False)["input_ids"]
+                batch = []
+        if batch:
+            yield from tokenizer(batch, add_special_tokens=False)["input_ids"]
+
+    for context in iter_contexts(documents(), context_size, bos_token_id):
+        contexts.append(context)
+        if progress is not None:
+            progress.advance(task)
+        if target is not None and len(contexts) >= target:
+            exhausted = False
+            break
+    if progress is not None:
+        progress.remove_task(task)
+    if not contexts:
+        raise SaeevalError(
+            f"dataset {dataset.name} produced no full context of {context_size} tokens"
+        )
+    tokens = torch.tensor(contexts, dtype=torch.int32)
+    with atomic_path(folder / "tokens.safetensors") as tmp:
+        save_file({"tokens": tokens}, str(tmp))
+    atomic_write_json(
+        meta_path,
+        {
+            "n_contexts": len(contexts),
+            "exhausted": exhausted,
+            "dataset": dataset.name,
+            "fingerprint": dataset.fingerprint,
+            "context_size": context_size,
+        },
+    )
+    return ContextSet(dataset, context_size, tokens.long(), key, exhausted)

@@ -1,0 +1,115 @@
+"""Text datasets for activation collection: the built-in corpus, hub datasets or local files.
+
+All three go through the `datasets` library and come out the same way: an iterator of document
+strings in a seeded shuffled order, plus a fingerprint of the content and a provenance line that
+results record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from saeeval.data.corpus import OFFLINE_CORPUS_NAME, offline_corpus
+from saeeval.errors import SaeevalError, one_line
+
+OFFLINE_ALIASES = {"offline", OFFLINE_CORPUS_NAME}
+_LOCAL_BUILDERS = {
+    ".txt": "text",
+    ".text": "text",
+    ".json": "json",
+    ".jsonl": "json",
+    ".parquet": "parquet",
+    ".csv": "csv",
+}
+
+
+@dataclass
+class TextDataset:
+    name: str  # what results record as the dataset
+    fingerprint: str  # content hash (built-in corpus, local file) or hub id
+    provenance: str
+    text_column: str
+    seed: int
+    _rows: Any = field(repr=False, default=None)  # a datasets Dataset or IterableDataset
+
+    def texts(self) -> Iterator[str]:
+        for row in self._rows:
+            text = row[self.text_column]
+            if text:
+                yield text
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_column(rows, column: str, source: str) -> None:
+    columns = rows.column_names
+    if columns is not None and column not in columns:
+        raise SaeevalError(
+            f"dataset {source} has no column {column!r} (columns: {', '.join(columns)}); "
+            f"pass --text-column"
+        )
+
+
+def load_text_dataset(spec: str | None, text_column: str = "text", seed: int = 42) -> TextDataset:
+    """Resolve `--dataset`: None/'offline' (built-in corpus), a local file, or a hub dataset id."""
+    import datasets
+
+    if spec is None or spec in OFFLINE_ALIASES:
+        corpus = offline_corpus()
+        rows = datasets.Dataset.from_dict({"text": corpus.documents}).shuffle(seed=seed)
+        return TextDataset(
+            corpus.name, f"sha256:{corpus.sha256}", corpus.provenance, "text", seed, rows
+        )
+
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not path.is_file() or path.suffix.lower() not in _LOCAL_BUILDERS:
+            raise SaeevalError(
+                f"--dataset {spec}: a local dataset must be a file ending in "
+                f"{', '.join(sorted(_LOCAL_BUILDERS))}"
+            )
+        builder = _LOCAL_BUILDERS[path.suffix.lower()]
+        options = {"sample_by": "paragraph"} if builder == "text" else {}
+        try:
+            rows = datasets.load_dataset(builder, data_files=str(path), split="train", **options)
+        except Exception as exc:  # datasets raises many types for malformed files
+            raise SaeevalError(
+                f"--dataset {spec}: could not read it as {builder}: {one_line(exc)}"
+            ) from None
+        _check_column(rows, text_column, str(path))
+        return TextDataset(
+            str(path),
+            f"sha256:{_file_sha256(path)}",
+            f"local file {path}",
+            text_column,
+            seed,
+            rows.shuffle(seed=seed),
+        )
+
+    try:
+        rows = datasets.load_dataset(spec, split="train", streaming=True)
+    except Exception as exc:  # offline machines fail here with connection or lookup errors
+        raise SaeevalError(
+            f"--dataset {spec}: could not load it from the Hugging Face hub ({one_line(exc)}). "
+            f"Without hub access use --dataset offline (the built-in corpus) or a local "
+            f".txt/.jsonl/.parquet file"
+        ) from None
+    _check_column(rows, text_column, spec)
+    return TextDataset(
+        spec,
+        f"hub:{spec}",
+        f"Hugging Face hub dataset {spec} (train split)",
+        text_column,
+        seed,
+        rows.shuffle(seed=seed, buffer_size=10_000),
+    )

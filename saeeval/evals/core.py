@@ -1,0 +1,289 @@
+"""Core eval: reconstruction, sparsity and how much of the model's behaviour survives the SAE.
+
+Work is shared wherever it does not depend on the SAE:
+- sparsity/variance statistics read activations from the activation cache (the model never runs
+  for them once the hook's activations are cached);
+- the clean and zero-ablated runs (their losses, the ablation KL, and the unembedding's input from
+  which clean logits are rebuilt at a fraction of a forward pass) are cached per (model, hook,
+  contexts), so each further SAE costs one forward pass per batch, with the SAE spliced in.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any, ClassVar, Literal
+
+import torch
+from pydantic import Field
+
+from saeeval.evals.base import EvalConfig, EvalContext
+from saeeval.evals.core_metrics import (
+    Reconstruction,
+    SparsityVariance,
+    misc_metrics,
+    per_token_kl,
+    token_mask,
+    weight_based_feature_metrics,
+)
+from saeeval.models import per_token_ce_loss
+from saeeval.results.records import build_result
+from saeeval.saes import LoadedSAE
+
+DETAIL_PRECISION = 10  # SAEBench rounds per-feature values to 10 decimals
+
+
+class CoreEvalConfig(EvalConfig):
+    """SAEBench's `CoreEvalConfig`: same fields, same defaults.
+
+    SAEBench's config class leaves every `compute_*` flag off, but its runner switches them all on
+    (and its output schema requires every metric group), so they are fixed on here.
+    """
+
+    model_name: str = ""
+    llm_dtype: str = "float32"
+    batch_size_prompts: int = Field(16, gt=0)
+    n_eval_reconstruction_batches: int = Field(10, gt=0)
+    n_eval_sparsity_variance_batches: int = Field(1, gt=0)
+    dataset: str = "Skylion007/openwebtext"
+    context_size: int = Field(128, gt=1)
+    compute_kl: Literal[True] = True
+    compute_ce_loss: Literal[True] = True
+    compute_l2_norms: Literal[True] = True
+    compute_sparsity_metrics: Literal[True] = True
+    compute_variance_metrics: Literal[True] = True
+    compute_featurewise_density_statistics: Literal[True] = True
+    compute_featurewise_weight_based_metrics: Literal[True] = True
+    exclude_special_tokens_from_reconstruction: bool = False
+    verbose: bool = False
+    # saeeval's additions: where the numbers come from, and whether per-latent details are saved.
+    size_preset: str = "saebench-default"
+    dataset_fingerprint: str | None = None
+    dataset_provenance: str | None = None
+    save_feature_details: bool = False
+
+
+# On the built-in corpus and a CPU, SAEBench's sizes would take long for little gain; the offline
+# preset says so in every result it writes.
+OFFLINE_PRESET = {
+    "size_preset": "offline-cpu",
+    "n_eval_reconstruction_batches": 4,
+    "n_eval_sparsity_variance_batches": 16,
+}
+
+
+class CoreEval:
+    name: ClassVar[str] = "core"
+    eval_type_id: ClassVar[str] = "core"
+    config_class: ClassVar[type[EvalConfig]] = CoreEvalConfig
+
+    def default_config(self, context: EvalContext) -> CoreEvalConfig:
+        config = CoreEvalConfig(
+            model_name=context.model.name, llm_dtype=str(context.model.dtype).replace("torch.", "")
+        )
+        if context.offline:
+            config = config.model_copy(update=OFFLINE_PRESET)
+        return config
+
+    def run(
+        self, context: EvalContext, saes: list[LoadedSAE], config: CoreEvalConfig
+    ) -> Iterator[tuple[LoadedSAE, dict[str, Any]]]:
+        groups: dict[tuple[str, bool], list[LoadedSAE]] = defaultdict(list)
+        for loaded in saes:
+            groups[(loaded.sae.hook_name, loaded.sae.cfg.prepend_bos)].append(loaded)
+        for (hook, prepend_bos), group in groups.items():
+            yield from self._run_group(context, hook, prepend_bos, group, config)
+
+    def _run_group(
+        self,
+        context: EvalContext,
+        hook: str,
+        prepend_bos: bool,
+        group: list[LoadedSAE],
+        config: CoreEvalConfig,
+    ):
+        model, bs = context.model, config.batch_size_prompts
+        n_sv = config.n_eval_sparsity_variance_batches * bs
+        n_rc = config.n_eval_reconstruction_batches * bs
+        contexts = context.contexts(config.context_size, max(n_sv, n_rc), prepend_bos)
+        dataset = contexts.dataset
+        config = config.model_copy(
+            update={
+                "dataset": dataset.name,
+                "dataset_fingerprint": dataset.fingerprint,
+                "dataset_provenance": dataset.provenance,
+            }
+        )
+        ignore = model.special_token_ids
+        device = model.device
+
+        # Sparsity and variance: from cached activations, the first n_sv contexts (as SAEBench,
+        # which rewinds its data stream before this pass).
+        stats = {id(s): SparsityVariance(s.sae.d_sae, device) for s in group}
+        acts = context.cache.activations(model, contexts, 0, n_sv, [hook], bs, context.progress)[
+            hook
+        ]
+        task = self._task(context, f"core: sparsity/variance at {hook}", n_sv * len(group))
+        for tokens, x in acts.batches(bs):
+            x = x.to(device)
+            mask = token_mask(tokens, ignore).to(device)
+            for loaded in group:
+                latents, recon = loaded.sae.encode_decode(x)
+                stats[id(loaded)].add(x, latents, recon, mask)
+                self._advance(context, task, tokens.shape[0])
+        self._done(context, task)
+
+        # Reconstruction: KL and CE with the SAE spliced in, against cached clean/ablated runs.
+        recon = {id(s): Reconstruction() for s in group}
+        reference = context.cache.entry(
+            "core-reference",
+            {
+                "model": model.fingerprint,
+                "hook": hook,
+                "contexts": contexts.key,
+                "batch": bs,
+                "dtype": str(model.dtype),
+            },
+        )
+        task = self._task(context, f"core: reconstruction at {hook}", n_rc * len(group))
+        for index in range(config.n_eval_reconstruction_batches):
+            tokens = contexts.take(index * bs, bs).to(device)
+            mask = token_mask(tokens, ignore)
+            if reference.complete or reference.has_chunk(index):
+                ref = {k: v.to(device) for k, v in reference.load_chunk(index).items()}
+                clean_logits = model.logits_from_final_hidden(ref["final_hidden"])
+            else:
+                clean_logits, ref = self._reference_batch(context, hook, tokens)
+                reference.save_chunk(index, ref)
+            for loaded in group:
+                splice = _replace_with_reconstruction(
+                    loaded.sae, mask if config.exclude_special_tokens_from_reconstruction else None
+                )
+                sae_logits = model.logits(tokens, hook, splice)
+                recon[id(loaded)].add(
+                    mask,
+                    kl_div_with_sae=per_token_kl(clean_logits, sae_logits),
+                    kl_div_with_ablation=ref["kl_div_with_ablation"],
+                    ce_loss_with_sae=per_token_ce_loss(sae_logits, tokens),
+                    ce_loss_without_sae=ref["ce_loss_without_sae"],
+                    ce_loss_with_ablation=ref["ce_loss_with_ablation"],
+                )
+                del sae_logits
+                self._advance(context, task, bs)
+            del clean_logits
+        if not reference.complete:
+            reference.mark_complete(
+                {
+                    "model": model.name,
+                    "hook": hook,
+                    "contexts": contexts.key,
+                    "batches": config.n_eval_reconstruction_batches,
+                }
+            )
+        self._done(context, task)
+
+        for loaded in group:
+            yield loaded, self._result(loaded, config, stats[id(loaded)], recon[id(loaded)])
+
+    @staticmethod
+    def _reference_batch(context: EvalContext, hook: str, tokens: torch.Tensor):
+        """The SAE-independent part of one batch: clean and zero-ablated losses and KL."""
+        model = context.model
+        clean_logits, final_hidden = model.logits_and_final_hidden(tokens)
+        ablated_logits = model.logits(tokens, hook, torch.zeros_like)
+        ref = {
+            "final_hidden": final_hidden,
+            "ce_loss_without_sae": per_token_ce_loss(clean_logits, tokens),
+            "ce_loss_with_ablation": per_token_ce_loss(ablated_logits, tokens),
+            "kl_div_with_ablation": per_token_kl(clean_logits, ablated_logits),
+        }
+        return clean_logits, ref
+
+    @staticmethod
+    def _result(
+        loaded: LoadedSAE, config: CoreEvalConfig, stats: SparsityVariance, recon: Reconstruction
+    ) -> dict[str, Any]:
+        sae = loaded.sae
+        sv, rc = stats.metrics(), recon.metrics()
+        weights = weight_based_feature_metrics(
+            sae.W_enc.float(), sae.W_dec.float(), sae.encoder_bias.float()
+        )
+        density = stats.feature_density()
+        metrics = {
+            "model_behavior_preservation": {
+                k: rc[k] for k in ("kl_div_score", "kl_div_with_ablation", "kl_div_with_sae")
+            },
+            "model_performance_preservation": {
+                k: rc[k]
+                for k in (
+                    "ce_loss_score",
+                    "ce_loss_with_ablation",
+                    "ce_loss_with_sae",
+                    "ce_loss_without_sae",
+                )
+            },
+            "reconstruction_quality": {
+                k: sv[k]
+                for k in ("explained_variance", "explained_variance_legacy", "mse", "cossim")
+            },
+            "shrinkage": {
+                k: sv[k]
+                for k in ("l2_norm_in", "l2_norm_out", "l2_ratio", "relative_reconstruction_bias")
+            },
+            "sparsity": {"l0": sv["l0"], "l1": sv["l1"]},
+            "token_stats": {
+                "total_tokens_eval_reconstruction": config.context_size
+                * config.n_eval_reconstruction_batches
+                * config.batch_size_prompts,
+                "total_tokens_eval_sparsity_variance": config.context_size
+                * config.n_eval_sparsity_variance_batches
+                * config.batch_size_prompts,
+            },
+            "misc_metrics": misc_metrics(
+                density, weights["max_encoder_cosine_sim"], weights["max_decoder_cosine_sim"]
+            ),
+        }
+        details = []
+        if config.save_feature_details:
+            columns = {
+                "feature_density": density,
+                "consistent_activation_heuristic": stats.consistent_activation_heuristic(),
+                **weights,
+            }
+            lists = {k: v.detach().cpu().tolist() for k, v in columns.items()}
+            details = [
+                {"index": i, **{k: round(v[i], DETAIL_PRECISION) for k, v in lists.items()}}
+                for i in range(sae.d_sae)
+            ]
+        return build_result("core", config.model_dump(), metrics, details, loaded, {})
+
+    # Progress helpers: evals report progress only when the caller gave a progress display.
+    @staticmethod
+    def _task(context: EvalContext, description: str, total: int):
+        return context.progress.add_task(description, total=total) if context.progress else None
+
+    @staticmethod
+    def _advance(context: EvalContext, task, amount: int) -> None:
+        if task is not None:
+            context.progress.advance(task, amount)
+
+    @staticmethod
+    def _done(context: EvalContext, task) -> None:
+        if task is not None:
+            context.progress.remove_task(task)
+
+
+def _replace_with_reconstruction(sae, keep_mask: torch.Tensor | None):
+    """A hook function that swaps the activation for its SAE reconstruction.
+
+    With `keep_mask` (exclude_special_tokens_from_reconstruction), masked-out positions keep the
+    original activation, as in the reference.
+    """
+
+    def replace(activation: torch.Tensor) -> torch.Tensor:
+        recon = sae(activation).to(activation.dtype)
+        if keep_mask is not None:
+            recon = torch.where(keep_mask[..., None], recon, activation)
+        return recon
+
+    return replace

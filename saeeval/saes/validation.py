@@ -1,0 +1,73 @@
+"""Reading weight files and checking them before any eval touches them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from saeeval.errors import SaeevalError, one_line
+from saeeval.saes.sae import SAE, SAEConfig
+
+
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise SaeevalError(
+            f"{path} is not a readable safetensors file (corrupt or truncated?): {one_line(exc)}"
+        ) from None
+
+
+def read_torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged pickle/zip
+        raise SaeevalError(
+            f"{path} is not a readable PyTorch state dict (corrupt or truncated?): {one_line(exc)}"
+        ) from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise SaeevalError(f"{path} must hold a dict of tensors (a state_dict)")
+    return state
+
+
+def expected_shapes(cfg: SAEConfig) -> dict[str, tuple[int, ...]]:
+    d_in, d_sae = cfg.d_in, cfg.d_sae
+    shapes: dict[str, tuple[int, ...]] = {
+        "W_enc": (d_in, d_sae),
+        "W_dec": (d_sae, d_in),
+        "b_dec": (d_in,),
+    }
+    if cfg.architecture == "gated":
+        shapes.update(b_gate=(d_sae,), r_mag=(d_sae,), b_mag=(d_sae,))
+    else:
+        shapes["b_enc"] = (d_sae,)
+    if cfg.architecture == "jumprelu":
+        shapes["threshold"] = (d_sae,)
+    return shapes
+
+
+def build_sae(cfg: SAEConfig, weights: dict[str, torch.Tensor], source: Path) -> SAE:
+    """An SAE from `weights`, after checking names, shapes and that every value is finite."""
+    for name, shape in expected_shapes(cfg).items():
+        if name not in weights:
+            raise SaeevalError(
+                f"{source}: weight {name!r} is missing for a {cfg.architecture} SAE "
+                f"(found {', '.join(sorted(weights)) or 'nothing'})"
+            )
+        if tuple(weights[name].shape) != shape:
+            raise SaeevalError(
+                f"{source}: weight {name!r} has shape {tuple(weights[name].shape)}, "
+                f"expected {shape} for d_in={cfg.d_in}, d_sae={cfg.d_sae}"
+            )
+        if not torch.isfinite(weights[name].float()).all():
+            bad = int((~torch.isfinite(weights[name].float())).sum())
+            raise SaeevalError(f"{source}: weight {name!r} holds {bad} NaN or infinite values")
+    sae = SAE(cfg)
+    with torch.no_grad():
+        for name in expected_shapes(cfg):
+            getattr(sae, name).copy_(weights[name].to(sae.dtype))
+    return sae

@@ -1,0 +1,44 @@
+"""Shared fixtures. Tests run against a cache directory of their own (one per session), so the
+converted embedded model, the tokenised corpus and cached activations never leak in from a user's
+cache; set SAEEVAL_TEST_CACHE_DIR to reuse one across sessions while developing."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))  # tiny_models, reference_models
+
+_session_cache = os.environ.get("SAEEVAL_TEST_CACHE_DIR")
+
+
+def pytest_configure(config):
+    global _session_cache
+    # No test may reach a model or dataset hub; offline mode makes any attempt fail at once.
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    if not _session_cache:
+        import tempfile
+
+        _session_cache = tempfile.mkdtemp(prefix="saeeval-test-cache-")
+    os.environ["SAEEVAL_CACHE_DIR"] = _session_cache
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+
+@pytest.fixture
+def isolated_cache(tmp_path, monkeypatch) -> Path:
+    """A cache directory used by this test alone (for tests about caching itself)."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("SAEEVAL_CACHE_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def embedded_model():
+    """The embedded SmolLM2, converted once per session (about 30 s the first time)."""
+    from saeeval.models import load_model
+
+    return load_model("smollm2-135m", "cpu")

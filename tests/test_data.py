@@ -1,0 +1,136 @@
+"""Text datasets, the offline corpus and context cutting."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tiny_models import char_tokenizer
+
+from saeeval.data import (
+    OFFLINE_CORPUS_NAME,
+    iter_contexts,
+    load_contexts,
+    load_text_dataset,
+    offline_corpus,
+)
+from saeeval.data.corpus import build_corpus
+from saeeval.errors import SaeevalError
+
+documents = st.lists(
+    st.lists(st.integers(min_value=0, max_value=9), min_size=1, max_size=40),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    docs=documents,
+    context_size=st.integers(min_value=2, max_value=17),
+    bos=st.sampled_from([None, 0]),
+)
+def test_contexts_match_saelens_concatenation(docs, context_size, bos):
+    from sae_lens.tokenization_and_batching import concat_and_batch_sequences
+
+    ours = list(iter_contexts(docs, context_size, bos))
+    theirs = [
+        t.tolist()
+        for t in concat_and_batch_sequences(
+            iter(torch.tensor(d) for d in docs),
+            context_size,
+            begin_batch_token_id=bos,
+            sequence_separator_token_id=bos,
+        )
+    ]
+    assert ours == theirs
+
+
+def test_offline_corpus_is_deterministic_and_large():
+    first, second = build_corpus(), offline_corpus()  # a fresh build, and the cached one
+    assert first.sha256 == second.sha256 and first.documents == second.documents
+    assert first.name == OFFLINE_CORPUS_NAME
+    assert sum(len(d) for d in first.documents) > 4_000_000  # ~1.6M SmolLM2 tokens
+    assert any(d.startswith("# json.decoder") for d in first.documents)  # source code
+    assert any("Module json" in d for d in first.documents)  # docstrings
+
+
+@pytest.mark.embedded
+def test_offline_corpus_holds_over_a_million_embedded_model_tokens(embedded_model):
+    dataset = load_text_dataset(None)
+    contexts = load_contexts(embedded_model.tokenizer, embedded_model.bos_token_id, dataset, 128, 1)
+    assert contexts.exhausted
+    assert contexts.tokens.numel() > 1_000_000
+    assert (contexts.tokens[:, 0] == embedded_model.bos_token_id).all()
+
+
+def _write(path, rows):
+    suffix = path.suffix
+    if suffix == ".jsonl":
+        path.write_text("\n".join(json.dumps(r) for r in rows))
+    elif suffix == ".parquet":
+        pd.DataFrame(rows).to_parquet(path)
+    elif suffix == ".csv":
+        pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet", ".csv"])
+def test_local_files_shaped_like_openwebtext(tmp_path, suffix):
+    rows = [{"text": f"Document number {i}. " * 5} for i in range(30)]
+    path = _write(tmp_path / f"owt{suffix}", rows)
+    dataset = load_text_dataset(str(path))
+    texts = list(dataset.texts())
+    assert sorted(texts) == sorted(r["text"] for r in rows)
+    assert texts != [r["text"] for r in rows]  # shuffled with the seed, like SAEBench's stream
+    assert dataset.fingerprint.startswith("sha256:")
+
+
+def test_local_text_file_is_split_into_paragraphs(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("first paragraph\nstill first\n\nsecond paragraph\n")
+    assert sorted(load_text_dataset(str(path)).texts()) == [
+        "first paragraph\nstill first",
+        "second paragraph\n",
+    ]
+
+
+def test_local_file_without_the_text_column(tmp_path):
+    path = _write(tmp_path / "data.jsonl", [{"body": "x"}])
+    with pytest.raises(SaeevalError, match="has no column 'text' .*columns: body"):
+        load_text_dataset(str(path))
+    assert list(load_text_dataset(str(path), text_column="body").texts()) == ["x"]
+
+
+def test_local_file_of_unknown_kind(tmp_path):
+    path = tmp_path / "data.xlsx"
+    path.write_bytes(b"x")
+    with pytest.raises(SaeevalError, match="must be a file ending in"):
+        load_text_dataset(str(path))
+
+
+def test_hub_dataset_unreachable_offline():
+    with pytest.raises(SaeevalError, match="could not load it from the Hugging Face hub"):
+        load_text_dataset("Skylion007/openwebtext")
+
+
+def test_contexts_are_cached_and_reused(tmp_path, isolated_cache):
+    path = _write(tmp_path / "d.jsonl", [{"text": "abcdefghij" * 7} for _ in range(20)])
+    dataset = load_text_dataset(str(path))
+    tokenizer = char_tokenizer()
+    first = load_contexts(tokenizer, 0, dataset, 16, 1)
+    text_tokens = int((first.tokens != 0).sum())  # everything but the BOS tokens
+    assert first.exhausted and 20 * 70 - 16 < text_tokens <= 20 * 70  # only the tail is dropped
+    assert (first.tokens[:, 0] == 0).all()
+    folders = list((isolated_cache / "contexts").iterdir())
+    assert len(folders) == 1
+    again = load_contexts(tokenizer, 0, dataset, 16, 1)
+    assert torch.equal(again.tokens, first.tokens) and again.key == first.key
+    other = load_contexts(tokenizer, None, dataset, 16, 1)  # a different BOS policy: new entry
+    assert other.key != first.key and len(list((isolated_cache / "contexts").iterdir())) == 2
+    with pytest.raises(SaeevalError, match="yields only"):
+        first.take(0, len(first) + 1)

@@ -1,0 +1,1 @@
+"""Trainer adapters: code that produces SAEs the eval suite can run."""
