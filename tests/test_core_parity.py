@@ -312,3 +312,20 @@ def test_pca_sae_on_embedded_smollm2(tmp_path, embedded_model):
     assert 0.5 < result["reconstruction_quality"]["explained_variance"] < 1
     assert 0.5 < result["model_performance_preservation"]["ce_loss_score"] < 1
     assert_metrics_agree(ours, metrics, features)
+
+
+def test_config_defaults_equal_saebench():
+    """Same field names and defaults as SAEBench's CoreEvalConfig, except the compute flags,
+    which SAEBench's runner switches on (and its output schema requires)."""
+    import dataclasses
+
+    from sae_bench.evals.core.eval_config import CoreEvalConfig as ReferenceConfig
+
+    reference = dataclasses.asdict(ReferenceConfig())
+    ours = CoreEvalConfig().model_dump()
+    assert set(reference) <= set(ours)
+    for name, default in reference.items():
+        if name.startswith("compute_"):
+            assert ours[name] is True, name
+        else:
+            assert ours[name] == default, name

@@ -274,3 +274,10 @@ def test_bad_overrides(tmp_path, text_file, llama):
             log=lambda m: None,
             model_loader=lambda *_: llama,
         )
+
+
+def test_sae_naming_a_model_that_cannot_be_loaded_here(tmp_path, text_file):
+    """No silent fallback to the embedded model: the SAE's own model is loaded, or we stop."""
+    sae = _sae(tmp_path, "g", model_name="gemma-2-2b")
+    with pytest.raises(SaeevalError, match="could not load model 'google/gemma-2-2b'"):
+        run(_request(tmp_path, text_file, [sae]), log=lambda m: None)

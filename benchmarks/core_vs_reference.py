@@ -1,0 +1,108 @@
+"""Wall time of the core eval, saeeval against SAEBench's reference, on the same inputs.
+
+    python benchmarks/core_vs_reference.py [--saes 1] [--recon-batches 4] [--sv-batches 16]
+
+Needs the test environment (sae-bench installed). On the embedded SmolLM2 at
+blocks.6.hook_resid_post, with contexts from the built-in corpus and PCA TopK SAEs, it times:
+
+- saeeval, cold: an empty activation cache, so activation collection and the clean/ablated
+  reference passes are included;
+- saeeval, warm: the same SAEs again under new ids with the cache filled (what every further SAE
+  at this hook costs);
+- the reference: `sae_bench.evals.core.main.run_evals` per SAE on a TransformerLens twin of the
+  same weights, fed the same token batches through SAELens' ActivationsStore.
+
+and reports the ratios reference / saeeval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import report
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+HOOK = "blocks.6.hook_resid_post"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--saes", type=int, default=1)
+    parser.add_argument("--recon-batches", type=int, default=4)
+    parser.add_argument("--sv-batches", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=16)
+    args = parser.parse_args()
+
+    from reference_models import hooked_transformer_twin, tokens_dataset
+    from sae_lens import SAE as SAELensSAE
+    from sae_lens.training.activations_store import ActivationsStore
+
+    import sae_bench.evals.core.main as reference
+    from sae_bench.evals.core.eval_config import CoreEvalConfig as ReferenceConfig
+    from sae_bench.sae_bench_utils.general_utils import load_and_format_sae
+    from saeeval.activations import ActivationCache
+    from saeeval.data import load_contexts, load_text_dataset
+    from saeeval.evals import EvalContext, get_eval
+    from saeeval.evals.core import CoreEvalConfig
+    from saeeval.models import load_model
+    from saeeval.saes import load_sae, save_sae
+    from trainers.pca import fit_pca_sae
+
+    model = load_model("smollm2-135m", "cpu")
+    contexts = load_contexts(model.tokenizer, model.bos_token_id, load_text_dataset(None), 128, 1)
+    work = Path(tempfile.mkdtemp(prefix="core-bench-"))
+    folders = []
+    for i in range(args.saes):
+        sae = fit_pca_sae(model, contexts, HOOK, ActivationCache(work / "fit"), k=16 * (i + 1))
+        folders.append(save_sae(sae, work / f"pca{i}"))
+    n_contexts = max(args.recon_batches, args.sv_batches) * args.batch_size
+    eval_tokens = contexts.tokens[:n_contexts]
+    config = CoreEvalConfig(batch_size_prompts=args.batch_size,
+                            n_eval_reconstruction_batches=args.recon_batches,
+                            n_eval_sparsity_variance_batches=args.sv_batches)
+
+    def ours(cache: ActivationCache, suffix: str) -> float:
+        saes = [load_sae(f, sae_id=f"{f.name}{suffix}") for f in folders]
+        context = EvalContext(model=model, cache=cache)
+        start = time.perf_counter()
+        results = list(get_eval("core").run(context, saes, config))
+        assert len(results) == len(saes)
+        return time.perf_counter() - start
+
+    cache = ActivationCache(work / "cache")
+    cold = ours(cache, "")
+    warm = ours(cache, "-again")
+
+    twin = hooked_transformer_twin(model.model)
+    ref_config = ReferenceConfig(
+        batch_size_prompts=args.batch_size, n_eval_reconstruction_batches=args.recon_batches,
+        n_eval_sparsity_variance_batches=args.sv_batches, compute_kl=True, compute_ce_loss=True,
+        compute_l2_norms=True, compute_sparsity_metrics=True, compute_variance_metrics=True,
+        compute_featurewise_density_statistics=True, compute_featurewise_weight_based_metrics=True)
+    start = time.perf_counter()
+    for folder in folders:
+        _, sae, _ = load_and_format_sae("bench", SAELensSAE.load_from_disk(folder), "cpu")
+        store = ActivationsStore.from_sae(twin, sae, dataset=tokens_dataset(eval_tokens),
+                                          context_size=128,
+                                          store_batch_size_prompts=args.batch_size)
+        _, features = reference.run_evals(sae, store, twin, ref_config,
+                                          ignore_tokens=model.special_token_ids)
+        reference.calculate_misc_metrics(features)
+    ref = time.perf_counter() - start
+
+    report("core_vs_reference", {
+        "saes": args.saes, "recon_batches": args.recon_batches, "sv_batches": args.sv_batches,
+        "batch_size": args.batch_size,
+        "saeeval_cold_s": round(cold, 1), "saeeval_warm_s": round(warm, 1),
+        "reference_s": round(ref, 1),
+        "speedup_cold": round(ref / cold, 2), "speedup_warm": round(ref / warm, 2),
+    })
+
+
+if __name__ == "__main__":
+    main()
