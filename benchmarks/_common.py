@@ -24,8 +24,12 @@ def timed(fn: Callable[[], object], repeats: int = 3) -> tuple[float, list[float
 
 
 def machine() -> dict:
-    return {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "platform": platform.platform(), "torch": torch.__version__}
+    return {
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+    }
 
 
 def report(name: str, figures: dict) -> None:

@@ -60,15 +60,19 @@ def main() -> None:
     for _ in stored[args.hook].batches(args.batch_size):
         pass
     warm = time.perf_counter() - warm_start
-    report("activation_throughput", {
-        "hook": args.hook, "tokens": n_tokens,
-        "full_forward_tokens_per_s": round(n_tokens / full),
-        "adapter_pass_tokens_per_s": round(n_tokens / ours),
-        "cold_cache_tokens_per_s": round(n_tokens / cached),
-        "warm_cache_read_tokens_per_s": round(n_tokens / warm),
-        "adapter_pass_vs_full_forward": round(full / ours, 2),
-        "cold_cache_vs_full_forward": round(full / cached, 2),
-    })
+    report(
+        "activation_throughput",
+        {
+            "hook": args.hook,
+            "tokens": n_tokens,
+            "full_forward_tokens_per_s": round(n_tokens / full),
+            "adapter_pass_tokens_per_s": round(n_tokens / ours),
+            "cold_cache_tokens_per_s": round(n_tokens / cached),
+            "warm_cache_read_tokens_per_s": round(n_tokens / warm),
+            "adapter_pass_vs_full_forward": round(full / ours, 2),
+            "cold_cache_vs_full_forward": round(full / cached, 2),
+        },
+    )
 
 
 if __name__ == "__main__":

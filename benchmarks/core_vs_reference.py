@@ -38,13 +38,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     args = parser.parse_args()
 
-    from reference_models import hooked_transformer_twin, tokens_dataset
-    from sae_lens import SAE as SAELensSAE
-    from sae_lens.training.activations_store import ActivationsStore
-
     import sae_bench.evals.core.main as reference
-    from sae_bench.evals.core.eval_config import CoreEvalConfig as ReferenceConfig
-    from sae_bench.sae_bench_utils.general_utils import load_and_format_sae
+    from reference_models import (
+        hooked_transformer_twin,
+        reference_core_config,
+        reference_sae,
+        reference_store,
+    )
+
     from saeeval.activations import ActivationCache
     from saeeval.data import load_contexts, load_text_dataset
     from saeeval.evals import EvalContext, get_eval
@@ -62,9 +63,11 @@ def main() -> None:
         folders.append(save_sae(sae, work / f"pca{i}"))
     n_contexts = max(args.recon_batches, args.sv_batches) * args.batch_size
     eval_tokens = contexts.tokens[:n_contexts]
-    config = CoreEvalConfig(batch_size_prompts=args.batch_size,
-                            n_eval_reconstruction_batches=args.recon_batches,
-                            n_eval_sparsity_variance_batches=args.sv_batches)
+    config = CoreEvalConfig(
+        batch_size_prompts=args.batch_size,
+        n_eval_reconstruction_batches=args.recon_batches,
+        n_eval_sparsity_variance_batches=args.sv_batches,
+    )
 
     def ours(cache: ActivationCache, suffix: str) -> float:
         saes = [load_sae(f, sae_id=f"{f.name}{suffix}") for f in folders]
@@ -79,29 +82,31 @@ def main() -> None:
     warm = ours(cache, "-again")
 
     twin = hooked_transformer_twin(model.model)
-    ref_config = ReferenceConfig(
-        batch_size_prompts=args.batch_size, n_eval_reconstruction_batches=args.recon_batches,
-        n_eval_sparsity_variance_batches=args.sv_batches, compute_kl=True, compute_ce_loss=True,
-        compute_l2_norms=True, compute_sparsity_metrics=True, compute_variance_metrics=True,
-        compute_featurewise_density_statistics=True, compute_featurewise_weight_based_metrics=True)
+    ref_config = reference_core_config(args.batch_size, args.recon_batches, args.sv_batches, 128)
     start = time.perf_counter()
     for folder in folders:
-        _, sae, _ = load_and_format_sae("bench", SAELensSAE.load_from_disk(folder), "cpu")
-        store = ActivationsStore.from_sae(twin, sae, dataset=tokens_dataset(eval_tokens),
-                                          context_size=128,
-                                          store_batch_size_prompts=args.batch_size)
-        _, features = reference.run_evals(sae, store, twin, ref_config,
-                                          ignore_tokens=model.special_token_ids)
+        sae = reference_sae(folder)
+        store = reference_store(twin, sae, eval_tokens, args.batch_size)
+        _, features = reference.run_evals(
+            sae, store, twin, ref_config, ignore_tokens=model.special_token_ids
+        )
         reference.calculate_misc_metrics(features)
     ref = time.perf_counter() - start
 
-    report("core_vs_reference", {
-        "saes": args.saes, "recon_batches": args.recon_batches, "sv_batches": args.sv_batches,
-        "batch_size": args.batch_size,
-        "saeeval_cold_s": round(cold, 1), "saeeval_warm_s": round(warm, 1),
-        "reference_s": round(ref, 1),
-        "speedup_cold": round(ref / cold, 2), "speedup_warm": round(ref / warm, 2),
-    })
+    report(
+        "core_vs_reference",
+        {
+            "saes": args.saes,
+            "recon_batches": args.recon_batches,
+            "sv_batches": args.sv_batches,
+            "batch_size": args.batch_size,
+            "saeeval_cold_s": round(cold, 1),
+            "saeeval_warm_s": round(warm, 1),
+            "reference_s": round(ref, 1),
+            "speedup_cold": round(ref / cold, 2),
+            "speedup_warm": round(ref / warm, 2),
+        },
+    )
 
 
 if __name__ == "__main__":

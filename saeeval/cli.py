@@ -61,6 +61,15 @@ def _log(message: str) -> None:
     console.print(f"[{style}]{message}[/]", highlight=False, soft_wrap=True)
 
 
+def _quiet_library_progress_bars() -> None:
+    """Our own progress bars cover model loading and data work; silence the libraries' ones."""
+    import datasets
+    from transformers.utils import logging as transformers_logging
+
+    datasets.disable_progress_bars()
+    transformers_logging.disable_progress_bar()
+
+
 def _summary(results: list[dict]) -> None:
     from reports.tables import headline_table
 
@@ -73,7 +82,10 @@ def _summary(results: list[dict]) -> None:
             table.add_column(str(column))
         for row in frame.itertuples(index=False):
             table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
-        Console().print(table)
+        out = Console()
+        if not out.is_terminal:  # logs and pipes: do not squeeze the table into 80 columns
+            out = Console(width=200)
+        out.print(table)
 
 
 @app.command()
@@ -115,6 +127,7 @@ def run(
     seed: Annotated[int, typer.Option(help="random seed")] = 42,
 ) -> None:
     """Run evals on one or more SAEs and write SAEBench-schema results to OUT."""
+    from saeeval.results import read_result
     from saeeval.runner import RunRequest, parse_overrides
     from saeeval.runner import run as run_evals
 
@@ -144,7 +157,7 @@ def run(
             )
         for eval_name, sae_id, path in outcome.skipped:
             _log(f"skipped {eval_name} for {sae_id}: {path} exists (use --force to rerun)")
-        _summary(outcome.results)
+        _summary(outcome.results + [read_result(path) for _, _, path in outcome.skipped])
         console.print(f"wrote {len(outcome.written)} result file(s) under {out}")
 
 
@@ -216,6 +229,7 @@ def demo(
     """The main job on the embedded default: an SAE on SmolLM2, every eval, a report."""
     from reports import build_report
     from saeeval.evals import REGISTRY
+    from saeeval.results import read_result
     from saeeval.runner import RunRequest
     from saeeval.runner import run as run_evals
 
@@ -242,11 +256,12 @@ def demo(
                 command="saeeval demo",
             )
         report_path = build_report(out / "results", out / "report")
-        _summary(outcome.results or [])
+        _summary(outcome.results + [read_result(path) for _, _, path in outcome.skipped])
         console.print(f"results in {out / 'results'}, report at {report_path}")
 
 
 def main() -> None:
+    _quiet_library_progress_bars()
     app()
 
 

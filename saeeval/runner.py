@@ -29,7 +29,7 @@ from saeeval.models import (
     load_model,
     resolve_device,
 )
-from saeeval.results import Manifest, atomic_write_json, result_path
+from saeeval.results import Manifest, atomic_write_json, read_result, result_path
 from saeeval.saes import LoadedSAE, load_sae
 
 ModelLoader = Callable[[str, str, str], ModelAdapter]
@@ -224,4 +224,4 @@ def _run_eval(
             },
         )
         outcome.written.append((eval_.name, item.sae_id, path))
-        outcome.results.append({**result, "_path": str(path), "_sae_id": item.sae_id})
+        outcome.results.append(read_result(path))

@@ -54,3 +54,47 @@ def tokens_dataset(tokens: torch.Tensor):
     import datasets
 
     return datasets.Dataset.from_dict({"input_ids": tokens.tolist()}).to_iterable_dataset()
+
+
+def reference_sae(folder):
+    """The SAE as SAEBench sees it: SAELens' class, loaded from disk, then SAEBench's formatting."""
+    from sae_bench.sae_bench_utils.general_utils import load_and_format_sae
+    from sae_lens import SAE as SAELensSAE
+
+    return load_and_format_sae("reference", SAELensSAE.load_from_disk(folder), "cpu")[1]
+
+
+def reference_store(twin, sae, tokens: torch.Tensor, batch_size: int):
+    """SAELens' ActivationsStore serving `tokens` as consecutive batches of `batch_size`."""
+    from sae_lens.training.activations_store import ActivationsStore
+
+    return ActivationsStore.from_sae(
+        twin,
+        sae,
+        dataset=tokens_dataset(tokens),
+        context_size=tokens.shape[1],
+        store_batch_size_prompts=batch_size,
+    )
+
+
+def reference_core_config(batch_size, n_recon, n_sv, context_size, exclude_special=False):
+    """SAEBench's core config with every metric switched on, as its runner does."""
+    from sae_bench.evals.core.eval_config import CoreEvalConfig
+
+    flags = (
+        "kl",
+        "ce_loss",
+        "l2_norms",
+        "sparsity_metrics",
+        "variance_metrics",
+        "featurewise_density_statistics",
+        "featurewise_weight_based_metrics",
+    )
+    return CoreEvalConfig(
+        batch_size_prompts=batch_size,
+        n_eval_reconstruction_batches=n_recon,
+        n_eval_sparsity_variance_batches=n_sv,
+        context_size=context_size,
+        exclude_special_tokens_from_reconstruction=exclude_special,
+        **{f"compute_{flag}": True for flag in flags},
+    )

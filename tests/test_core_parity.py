@@ -7,12 +7,18 @@ class loaded from the folder we wrote. Every deterministic metric must agree to 
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import pytest
 import torch
 from helpers import random_sae, saved
-from reference_models import hooked_transformer_twin, tokens_dataset
+from reference_models import (
+    hooked_transformer_twin,
+    reference_core_config,
+    reference_sae,
+    reference_store,
+)
 from tiny_models import tiny_model
 
 from saeeval.activations import ActivationCache
@@ -45,22 +51,16 @@ def _context_set(tokens: torch.Tensor) -> ContextSet:
         dataset,
         tokens.shape[1],
         tokens,
-        key=f"parity-{hash(tokens.numpy().tobytes())}",
+        key="parity-" + hashlib.sha256(tokens.numpy().tobytes()).hexdigest()[:16],
         exhausted=True,
     )
 
 
 def ours_and_reference(model, sae_folder, tokens, batch_size, n_recon, n_sv, exclude_special):
     import sae_bench.evals.core.main as reference
-    from sae_bench.evals.core.eval_config import CoreEvalConfig as ReferenceConfig
-    from sae_bench.sae_bench_utils.general_utils import load_and_format_sae
-    from sae_lens import SAE as SAELensSAE
-    from sae_lens.training.activations_store import ActivationsStore
 
-    loaded = load_sae(sae_folder)
     context = EvalContext(model=model, cache=ActivationCache())
-    contexts = _context_set(tokens)
-    context._contexts[(tokens.shape[1], model.bos_token_id)] = contexts
+    context.use_contexts(_context_set(tokens))
     config = CoreEvalConfig(
         batch_size_prompts=batch_size,
         n_eval_reconstruction_batches=n_recon,
@@ -69,33 +69,16 @@ def ours_and_reference(model, sae_folder, tokens, batch_size, n_recon, n_sv, exc
         exclude_special_tokens_from_reconstruction=exclude_special,
         save_feature_details=True,
     )
-    ((_, ours),) = get_eval("core").run(context, [loaded], config)
+    ((_, ours),) = get_eval("core").run(context, [load_sae(sae_folder)], config)
 
     twin = hooked_transformer_twin(model.model)
-    _, sae, _ = load_and_format_sae("parity", SAELensSAE.load_from_disk(sae_folder), "cpu")
-    store = ActivationsStore.from_sae(
-        twin,
-        sae,
-        dataset=tokens_dataset(tokens),
-        context_size=tokens.shape[1],
-        store_batch_size_prompts=batch_size,
-    )
-    ref_config = ReferenceConfig(
-        batch_size_prompts=batch_size,
-        n_eval_reconstruction_batches=n_recon,
-        n_eval_sparsity_variance_batches=n_sv,
-        context_size=tokens.shape[1],
-        compute_kl=True,
-        compute_ce_loss=True,
-        compute_l2_norms=True,
-        compute_sparsity_metrics=True,
-        compute_variance_metrics=True,
-        compute_featurewise_density_statistics=True,
-        compute_featurewise_weight_based_metrics=True,
-        exclude_special_tokens_from_reconstruction=exclude_special,
-    )
+    sae = reference_sae(sae_folder)
     metrics, features = reference.run_evals(
-        sae, store, twin, ref_config, ignore_tokens=model.special_token_ids
+        sae,
+        reference_store(twin, sae, tokens, batch_size),
+        twin,
+        reference_core_config(batch_size, n_recon, n_sv, tokens.shape[1], exclude_special),
+        ignore_tokens=model.special_token_ids,
     )
     metrics["misc_metrics"] = reference.calculate_misc_metrics(features)
     return ours, metrics, features
@@ -147,25 +130,6 @@ def llama():
 # SAEs with well-conditioned metrics.
 
 
-def _reference_sae(folder):
-    from sae_bench.sae_bench_utils.general_utils import load_and_format_sae
-    from sae_lens import SAE as SAELensSAE
-
-    return load_and_format_sae("parity", SAELensSAE.load_from_disk(folder), "cpu")[1]
-
-
-def _store(twin, sae, tokens, batch_size):
-    from sae_lens.training.activations_store import ActivationsStore
-
-    return ActivationsStore.from_sae(
-        twin,
-        sae,
-        dataset=tokens_dataset(tokens),
-        context_size=tokens.shape[1],
-        store_batch_size_prompts=batch_size,
-    )
-
-
 @pytest.mark.parametrize("architecture", ["standard", "topk", "jumprelu", "gated"])
 def test_sparsity_and_variance_arithmetic(tmp_path, llama, architecture):
     from sae_bench.evals.core.main import get_sparsity_and_variance_metrics
@@ -173,11 +137,11 @@ def test_sparsity_and_variance_arithmetic(tmp_path, llama, architecture):
     ours_sae = random_sae(architecture, 64, 192, HOOK, seed=7, model_name=llama.name)
     folder = saved(ours_sae, tmp_path / "sae")
     twin, tokens, batch = hooked_transformer_twin(llama.model), _tokens(12, 32), 4
-    sae = _reference_sae(folder)
+    sae = reference_sae(folder)
     expected, features = get_sparsity_and_variance_metrics(
         sae,
         twin,
-        _store(twin, sae, tokens, batch),
+        reference_store(twin, sae, tokens, batch),
         n_batches=3,
         compute_l2_norms=True,
         compute_sparsity_metrics=True,
@@ -214,11 +178,11 @@ def test_reconstruction_arithmetic(tmp_path, llama, architecture, exclude_specia
     ours_sae = random_sae(architecture, 64, 192, HOOK, seed=7, model_name=llama.name)
     folder = saved(ours_sae, tmp_path / "sae")
     twin, tokens, batch = hooked_transformer_twin(llama.model), _tokens(12, 32), 4
-    sae = _reference_sae(folder)
+    sae = reference_sae(folder)
     expected = get_downstream_reconstruction_metrics(
         sae,
         twin,
-        _store(twin, sae, tokens, batch),
+        reference_store(twin, sae, tokens, batch),
         compute_kl=True,
         compute_ce_loss=True,
         n_batches=3,

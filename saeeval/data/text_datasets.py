@@ -7,7 +7,6 @@ results record.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 
 from saeeval.data.corpus import OFFLINE_CORPUS_NAME, offline_corpus
 from saeeval.errors import SaeevalError, one_line
+from saeeval.hashing import file_sha256
 
 OFFLINE_ALIASES = {"offline", OFFLINE_CORPUS_NAME}
 _LOCAL_BUILDERS = {
@@ -41,14 +41,6 @@ class TextDataset:
             text = row[self.text_column]
             if text:
                 yield text
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _check_column(rows, column: str, source: str) -> None:
@@ -89,7 +81,7 @@ def load_text_dataset(spec: str | None, text_column: str = "text", seed: int = 4
         _check_column(rows, text_column, str(path))
         return TextDataset(
             str(path),
-            f"sha256:{_file_sha256(path)}",
+            f"sha256:{file_sha256(path)}",
             f"local file {path}",
             text_column,
             seed,

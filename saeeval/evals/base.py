@@ -49,6 +49,11 @@ class EvalContext:
             self._dataset = load_text_dataset(self.dataset_spec, self.text_column, self.seed)
         return self._dataset
 
+    def use_contexts(self, contexts: ContextSet, prepend_bos: bool = True) -> None:
+        """Serve these already-tokenised contexts instead of tokenising the dataset."""
+        bos = self.model.bos_token_id if prepend_bos else None
+        self._contexts[(contexts.context_size, bos)] = contexts
+
     def contexts(
         self, context_size: int, min_contexts: int, prepend_bos: bool = True
     ) -> ContextSet:

