@@ -171,24 +171,6 @@ def list_evals() -> None:
         typer.echo(f"{name:16s} {eval_.eval_type_id:28s} {doc}")
 
 
-def _fit_pca(
-    model_name: str, hook: str, k: int, n_contexts: int, device: str, dataset, out: Path, progress
-):
-    from saeeval.activations import ActivationCache
-    from saeeval.evals import EvalContext
-    from saeeval.models import load_model
-    from saeeval.saes import save_sae
-    from trainers.pca import TRAIN_CONTEXT_OFFSET, fit_pca_sae
-
-    model = load_model(model_name, device)
-    cache = ActivationCache()
-    context = EvalContext(model=model, cache=cache, dataset_spec=dataset, progress=progress)
-    contexts = context.contexts(128, TRAIN_CONTEXT_OFFSET + n_contexts)
-    sae = fit_pca_sae(model, contexts, hook, cache, k=k, n_contexts=n_contexts, progress=progress)
-    save_sae(sae, out)
-    return model, cache
-
-
 @app.command("fit-pca")
 def fit_pca(
     out: Annotated[Path, typer.Option(help="folder for the SAE (SAELens format)")],
@@ -200,9 +182,182 @@ def fit_pca(
     dataset: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Fit a PCA TopK baseline SAE in seconds (no training)."""
+    from saeeval.saes import save_sae
+    from trainers.pca import fit_pca_sae
+
     with _user_errors(), _progress() as progress:
-        _fit_pca(model, hook, k, contexts, device, dataset, out, progress)
+        loaded, cache, data = _load_training_inputs(model, hook, device, dataset, 0, progress)
+        sae = fit_pca_sae(loaded, data, hook, cache, k=k, n_contexts=contexts, progress=progress)
+        save_sae(sae, out)
     console.print(f"saved PCA baseline SAE to {out}")
+
+
+def _load_training_inputs(model_name: str, hook: str, device: str, dataset, tokens: int, progress):
+    """The model, a shared activation cache, and enough tokenised contexts to train on."""
+    from saeeval.activations import ActivationCache
+    from saeeval.evals import EvalContext
+    from saeeval.models import load_model
+    from trainers.stream import TRAIN_CONTEXT_OFFSET
+
+    model = load_model(model_name, device)
+    model.hook_width(hook)  # a bad hook fails here, before any work
+    cache = ActivationCache()
+    context = EvalContext(model=model, cache=cache, dataset_spec=dataset, progress=progress)
+    contexts = context.contexts(128, TRAIN_CONTEXT_OFFSET + tokens // 100 + 1)
+    return model, cache, contexts
+
+
+@app.command()
+def train(
+    trainer: Annotated[
+        str, typer.Option(help="native trainer (see `saeeval trainers`) or path/to/file.py:Class")
+    ],
+    out: Annotated[Path, typer.Option(help="run folder: sae/, training record, checkpoints")],
+    model: Annotated[str, typer.Option(help="model name, hub id or folder")] = "smollm2-135m",
+    hook: Annotated[str, typer.Option(help="hook point")] = DEFAULT_HOOK,
+    d_sae: Annotated[int, typer.Option(help="number of latents")] = 4608,
+    tokens: Annotated[int, typer.Option(help="training tokens")] = 1_000_000,
+    batch_size: Annotated[int, typer.Option(help="tokens per optimisation step")] = 1024,
+    k: Annotated[int | None, typer.Option(help="active latents (TopK, BatchTopK)")] = None,
+    lr: Annotated[float | None, typer.Option(help="learning rate")] = None,
+    sparsity_penalty: Annotated[
+        float | None, typer.Option(help="sparsity coefficient (L1 or L0, by trainer)")
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", help="any trainer hyperparameter NAME=VALUE, e.g. tau_end=0.1"),
+    ] = None,
+    eval: Annotated[str, typer.Option(help="comma-separated evals to run on the result")] = "",
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="eval config override EVAL.FIELD=VALUE (as in `run`)"),
+    ] = None,
+    device: Annotated[str, typer.Option()] = "auto",
+    dataset: Annotated[str | None, typer.Option(help="training text (default: offline)")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    checkpoint_every: Annotated[int, typer.Option(help="steps between checkpoints")] = 250,
+) -> None:
+    """Train an SAE, save it in SAELens format with a training record, optionally evaluate it."""
+    from saeeval.models import resolve_device
+    from saeeval.runner import parse_overrides, parse_value
+    from trainers import is_custom, native_trainer
+    from trainers.loop import TrainingPlan
+    from trainers.workflow import EVAL_FOLDER, train_and_evaluate
+
+    with _user_errors():
+        if not is_custom(trainer):
+            native_trainer(trainer)  # an unknown name fails before the model loads
+        hyperparameters = {
+            name: value
+            for name, value in (("k", k), ("lr", lr), ("sparsity_penalty", sparsity_penalty))
+            if value is not None
+        }
+        for item in param or []:
+            name, sep, raw = item.partition("=")
+            if not sep or not name:
+                raise SaeevalError(f"--param {item!r}: expected NAME=VALUE")
+            hyperparameters[name] = parse_value(raw)
+        plan = TrainingPlan(
+            trainer=trainer,
+            d_sae=d_sae,
+            tokens=tokens,
+            batch_size=batch_size,
+            hyperparameters=hyperparameters,
+            seed=seed,
+            checkpoint_every=checkpoint_every,
+        )
+        evals = [e.strip() for e in eval.split(",") if e.strip()]
+        torch_device = str(resolve_device(device))
+        with _progress() as progress:
+            loaded, cache, contexts = _load_training_inputs(
+                model, hook, torch_device, dataset, tokens, progress
+            )
+            row = train_and_evaluate(
+                plan,
+                out,
+                loaded,
+                hook,
+                contexts,
+                cache,
+                evals,
+                torch_device,
+                dataset,
+                progress,
+                _log,
+                parse_overrides(set_ or []),
+            )
+        if evals:
+            from saeeval.results import read_results
+
+            _summary(read_results(out / EVAL_FOLDER))
+        console.print(
+            f"trained in {row['train_wall_time_s']} s "
+            f"({row['train_tokens_per_s']} tokens/s); SAE in {out / 'sae'}"
+        )
+
+
+@app.command()
+def sweep(
+    file: Annotated[Path, typer.Argument(help="sweep YAML (see trainers/sweep.py)")],
+    out: Annotated[Path, typer.Option(help="folder for every run and the summary")],
+    device: Annotated[str, typer.Option()] = "auto",
+) -> None:
+    """Train and evaluate a grid of trainers and hyperparameters; one summary table at the end."""
+    from saeeval.models import resolve_device
+    from saeeval.runner import parse_overrides
+    from trainers.loop import TrainingPlan
+    from trainers.sweep import load_sweep
+    from trainers.workflow import train_and_evaluate, write_summary
+
+    with _user_errors():
+        spec = load_sweep(file)
+        runs = spec.runs()
+        overrides = parse_overrides(spec.eval_overrides)
+        torch_device = str(resolve_device(device))
+        rows = []
+        with _progress() as progress:
+            model, cache, contexts = _load_training_inputs(
+                spec.model, spec.hook, torch_device, spec.dataset, spec.tokens, progress
+            )
+            for run_spec in runs:
+                _log(f"run {run_spec.name}")
+                plan = TrainingPlan(
+                    trainer=run_spec.trainer,
+                    d_sae=run_spec.d_sae,
+                    tokens=spec.tokens,
+                    batch_size=spec.batch_size,
+                    hyperparameters=run_spec.hyperparameters,
+                    seed=spec.seed,
+                )
+                rows.append(
+                    train_and_evaluate(
+                        plan,
+                        out / run_spec.name,
+                        model,
+                        spec.hook,
+                        contexts,
+                        cache,
+                        spec.evals,
+                        torch_device,
+                        spec.dataset,
+                        progress,
+                        _log,
+                        overrides,
+                    )
+                )
+        csv_path, md_path = write_summary(out, rows)
+        console.print(md_path.read_text())
+        console.print(f"summary in {csv_path} and {md_path}")
+
+
+@app.command("trainers")
+def list_trainers() -> None:
+    """List the native trainers."""
+    from trainers import TRAINERS
+
+    for name, cls in sorted(TRAINERS.items()):
+        doc = (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()[0]
+        typer.echo(f"{name:16s} {doc}")
 
 
 @app.command()
@@ -225,26 +380,62 @@ def demo(
     ),
     device: Annotated[str, typer.Option()] = "auto",
     force: Annotated[bool, typer.Option(help="recompute results that exist")] = False,
+    d_sae: Annotated[int, typer.Option(help="latents of the trained SAE")] = 2304,
+    tokens: Annotated[int, typer.Option(help="training tokens")] = 200_000,
 ) -> None:
-    """The main job on the embedded default: an SAE on SmolLM2, every eval, a report."""
+    """The main job on the embedded default: train an SAE on SmolLM2, run every eval, report.
+
+    Trains a TopK SAE at blocks.6.hook_resid_post, fits the PCA baseline beside it, evaluates
+    both with every registered eval, and writes OUT/report/report.md.
+    """
     from reports import build_report
     from saeeval.evals import REGISTRY
+    from saeeval.models import resolve_device
     from saeeval.results import read_result
     from saeeval.runner import RunRequest
     from saeeval.runner import run as run_evals
+    from saeeval.saes import save_sae
+    from trainers.loop import SAE_FOLDER, TrainingPlan
+    from trainers.pca import fit_pca_sae
+    from trainers.workflow import train_and_evaluate
 
     with _user_errors():
-        sae_dir = out / "saes" / "pca-topk32"
+        torch_device = str(resolve_device(device))
+        run_name = f"topk-{d_sae}-k32"
+        plan = TrainingPlan(trainer="topk", d_sae=d_sae, tokens=tokens, hyperparameters={"k": 32})
         with _progress() as progress:
-            _log(f"fitting a PCA TopK baseline SAE at {DEFAULT_HOOK} of smollm2-135m")
-            model, cache = _fit_pca(
-                "smollm2-135m", DEFAULT_HOOK, 32, 256, device, None, sae_dir, progress
+            model, cache, contexts = _load_training_inputs(
+                "smollm2-135m", DEFAULT_HOOK, torch_device, None, tokens, progress
             )
+            _log(
+                f"training a TopK SAE ({d_sae} latents, k=32) on {tokens} tokens at {DEFAULT_HOOK}"
+            )
+            train_and_evaluate(
+                plan,
+                out / "runs" / run_name,
+                model,
+                DEFAULT_HOOK,
+                contexts,
+                cache,
+                [],
+                torch_device,
+                None,
+                progress,
+                _log,
+            )
+            _log("fitting the PCA TopK baseline beside it")
+            pca_dir = out / "saes" / "pca-topk32"
+            if force or not (pca_dir / "cfg.json").is_file():
+                save_sae(
+                    fit_pca_sae(model, contexts, DEFAULT_HOOK, cache, k=32, progress=progress),
+                    pca_dir,
+                )
             request = RunRequest(
-                saes=[str(sae_dir)],
+                saes=[str(out / "runs" / run_name / SAE_FOLDER), str(pca_dir)],
+                sae_ids=[run_name, "pca-topk32"],
                 evals=sorted(REGISTRY),
                 out=out / "results",
-                device=device,
+                device=torch_device,
                 force=force,
             )
             outcome = run_evals(

@@ -50,6 +50,7 @@ class RunRequest:
     text_column: str = "text"
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # eval -> field -> value
     seed: int = 42
+    sae_ids: list[str] | None = None  # names to file results under; default: folder names
 
 
 @dataclass
@@ -58,6 +59,14 @@ class RunOutcome:
     skipped: list[tuple[str, str, Path]] = field(default_factory=list)
     warnings: list[tuple[str, str, str]] = field(default_factory=list)  # (eval, sae_id, message)
     results: list[dict[str, Any]] = field(default_factory=list)
+
+
+def parse_value(raw: str) -> Any:
+    """A command-line value: JSON where it parses (numbers, booleans, lists), else the string."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
 
 
 def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
@@ -70,11 +79,7 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
             raise SaeevalError(
                 f"--set {item!r}: expected EVAL.FIELD=VALUE, e.g. core.context_size=64"
             )
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
-        overrides[eval_name][field_name] = value
+        overrides[eval_name][field_name] = parse_value(raw)
     return dict(overrides)
 
 
@@ -141,9 +146,12 @@ def run(
     torch.manual_seed(request.seed)
 
     paths = [Path(p) for p in request.saes]
+    ids = request.sae_ids or unique_ids(paths)
+    if len(ids) != len(paths) or len(set(ids)) != len(ids):
+        raise SaeevalError("each SAE needs its own distinct id")
     loaded = [
         load_sae(p, request.format, request.dtype, str(device), request.hook, sae_id)
-        for p, sae_id in zip(paths, unique_ids(paths), strict=True)
+        for p, sae_id in zip(paths, ids, strict=True)
     ]
     by_model: dict[str, list[LoadedSAE]] = defaultdict(list)
     for item in loaded:

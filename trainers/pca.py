@@ -16,9 +16,7 @@ from saeeval.errors import SaeevalError
 from saeeval.evals.core_metrics import token_mask
 from saeeval.models import ModelAdapter
 from saeeval.saes import SAE, SAEConfig
-
-# Contexts before this index are left to the evals; fitting and training read after it.
-TRAIN_CONTEXT_OFFSET = 2048
+from trainers.stream import TRAIN_CONTEXT_OFFSET
 
 
 @torch.no_grad()

@@ -1,0 +1,115 @@
+"""`saeeval train` and `saeeval sweep` on the embedded model, as users run them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from test_runner import core_schema
+from typer.testing import CliRunner
+
+from saeeval.cli import app
+
+runner = CliRunner()
+CUSTOM = Path(__file__).parent / "data" / "dictionary_style_trainer.py"
+SMALL_EVAL = [
+    "--set",
+    "core.batch_size_prompts=4",
+    "--set",
+    "core.n_eval_reconstruction_batches=1",
+    "--set",
+    "core.n_eval_sparsity_variance_batches=2",
+]
+TINY = ["--d-sae", "1152", "--tokens", "8192", "--batch-size", "512", "--device", "cpu"]
+
+
+def invoke(*args):
+    result = runner.invoke(app, list(map(str, args)))
+    return result.exit_code, result.output
+
+
+def test_unknown_trainer_fails_before_loading_anything(tmp_path):
+    code, out = invoke("train", "--trainer", "topkk", "--out", tmp_path)
+    assert code == 2 and "unknown trainer 'topkk'" in out
+
+
+def test_trainers_are_listed():
+    code, out = invoke("trainers")
+    names = [line.split()[0] for line in out.splitlines()]
+    assert code == 0 and names == sorted(
+        ["adaptive_ortho", "batch_topk", "gated", "jumprelu", "standard", "temperature", "topk"]
+    )
+
+
+@pytest.mark.embedded
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--trainer", "topk", "--k", "5000"], "k (5000) must not exceed d_sae (1152)"),
+        (["--trainer", "standard", "--sparsity-penalty", "-0.1"], "greater than or equal to 0"),
+        (
+            ["--trainer", "temperature", "--param", "tau_start=0.05", "--param", "tau_end=0.3"],
+            "tau_end (0.3) must not exceed tau_start (0.05)",
+        ),
+        (["--trainer", f"{CUSTOM}:Missing"], "defines no class 'Missing'"),
+        (["--trainer", "topk", "--param", "k32"], "--param 'k32': expected NAME=VALUE"),
+    ],
+)
+def test_bad_training_requests(tmp_path, embedded_model, args, message):
+    code, out = invoke("train", "--out", tmp_path / "run", *TINY, *args)
+    assert code == 2 and message in out, out
+    assert not (tmp_path / "run" / "sae").exists()
+
+
+@pytest.mark.embedded
+def test_train_then_evaluate(tmp_path, embedded_model):
+    out = tmp_path / "topk"
+    code, text = invoke(
+        "train",
+        "--trainer",
+        "topk",
+        "--k",
+        "16",
+        "--out",
+        out,
+        "--eval",
+        "core",
+        *TINY,
+        *SMALL_EVAL,
+    )
+    assert code == 0, text
+    result = json.loads((out / "eval" / "core" / "topk_eval_results.json").read_text())
+    jsonschema.validate(result, core_schema())
+    assert result["sae_cfg_dict"]["training_tokens"] == 8192
+    assert result["eval_result_metrics"]["sparsity"]["l0"] == pytest.approx(16)
+    summary = json.loads((out / "final_info.json").read_text())
+    assert list(summary) == ["training results for layer 6", "core evaluation results"]
+    core = summary["core evaluation results"]
+    assert core["sae_id"] == "topk" and core["metrics"] == result["eval_result_metrics"]
+    training = summary["training results for layer 6"]
+    assert training["config"]["trainer_class"] == "TopKTrainer"
+    assert training["final_info"]["training_steps"] == 16
+
+
+@pytest.mark.embedded
+def test_sweep_runs_a_grid_and_summarises(tmp_path, embedded_model):
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(
+        "tokens: 4096\nbatch_size: 512\nd_sae: 1152\n"
+        "eval_overrides: [core.batch_size_prompts=4, core.n_eval_reconstruction_batches=1,"
+        " core.n_eval_sparsity_variance_batches=2]\n"
+        "grid:\n  - trainer: topk\n    k: [8, 16]\n  - trainer: gated\n"
+    )
+    out = tmp_path / "grid"
+    code, text = invoke("sweep", sweep, "--out", out, "--device", "cpu")
+    assert code == 0, text
+    lines = (out / "summary.csv").read_text().splitlines()
+    assert lines[0].startswith("run,trainer,d_sae,k,training_steps,final_loss")
+    assert [line.split(",")[0] for line in lines[1:]] == ["topk_k8", "topk_k16", "gated"]
+    for name in ("topk_k8", "topk_k16", "gated"):
+        assert (out / name / "final_info.json").is_file()
+    assert "| topk_k16 | topk | 1152 | 16 |" in (out / "summary.md").read_text()
+    code, text = invoke("sweep", sweep, "--out", out, "--device", "cpu")  # everything is done
+    assert code == 0 and text.count("already trained") == 3

@@ -1,0 +1,186 @@
+"""Native trainers on synthetic sparse data: each learns, exports what it trained, and checks
+its hyperparameters."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from pydantic import ValidationError
+
+from saeeval.saes import load_sae, save_sae
+from trainers import TRAINERS
+from trainers.loop import fold_input_scale
+
+D_IN, N_TRUE = 24, 48
+
+
+def synthetic_batches(n_batches: int, batch_size: int = 256, seed: int = 0):
+    """x = sparse codes @ a random unit dictionary: a problem with a known sparse answer."""
+    dictionary = torch.randn(N_TRUE, D_IN, generator=torch.Generator().manual_seed(1234))
+    dictionary /= dictionary.norm(dim=-1, keepdim=True)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(n_batches):
+        active = torch.rand(batch_size, N_TRUE, generator=generator) < 4 / N_TRUE
+        magnitude = 1 + 2 * torch.rand(batch_size, N_TRUE, generator=generator)
+        yield (active * magnitude) @ dictionary  # norm about sqrt(d_in), as the loop scales to
+
+
+def explained_variance(sae, x) -> float:
+    return 1 - ((x - sae(x)).pow(2).sum() / (x - x.mean(0)).pow(2).sum()).item()
+
+
+# Chosen so that 400 steps on the synthetic data give a sparse code (about 4 true causes).
+HYPER = {
+    "standard": {"sparsity_penalty": 0.5, "lr": 3e-3},
+    "topk": {"k": 6, "lr": 3e-3},
+    "batch_topk": {"k": 6, "lr": 3e-3, "threshold_start_step": 50},
+    "jumprelu": {"sparsity_penalty": 0.3, "lr": 1e-2, "bandwidth": 0.2, "initial_threshold": 0.1},
+    "gated": {"sparsity_penalty": 1.0, "lr": 3e-3},
+    "temperature": {"sparsity_penalty": 0.05, "lr": 3e-3},
+    "adaptive_ortho": {
+        "sparsity_penalty": 0.5,
+        "lr": 3e-3,
+        "n_groups": 4,
+        "group_update_every": 50,
+    },
+}
+
+
+def train_synthetic(name: str, steps: int = 400, d_sae: int = 64, **overrides):
+    cls = TRAINERS[name]
+    cfg = cls.config_class(
+        d_in=D_IN, d_sae=d_sae, total_steps=steps, warmup_steps=20, **{**HYPER[name], **overrides}
+    )
+    batches = synthetic_batches(steps + 1)
+    trainer = cls(cfg, next(batches))
+    logs = [trainer.update(step, x) for step, x in enumerate(batches) if step < steps]
+    return trainer, logs
+
+
+@pytest.mark.parametrize("name", sorted(HYPER))
+def test_each_trainer_learns_a_sparse_code(name):
+    trainer, logs = train_synthetic(name)
+    held_out = next(synthetic_batches(1, 2048, seed=99))
+    sae = trainer.export()
+    assert logs[-1]["loss"] < 0.5 * logs[5]["loss"]
+    assert explained_variance(sae, held_out) > 0.8, name
+    l0 = (sae.encode(held_out) > 0).sum(-1).float().mean().item()
+    assert 1 <= l0 <= 20, (name, l0)  # truly sparse: the data has about 4 active causes
+
+
+@pytest.mark.parametrize("name", sorted(HYPER))
+def test_export_saves_and_reloads_the_same_function(tmp_path, name):
+    trainer, _ = train_synthetic(name, steps=60)
+    sae = trainer.export()
+    sae.cfg.hook_name = "blocks.0.hook_resid_post"
+    x = next(synthetic_batches(1, 64, seed=5))
+    loaded = load_sae(save_sae(sae, tmp_path / name)).sae
+    torch.testing.assert_close(loaded(x), sae(x))
+
+
+@pytest.mark.parametrize("name", ["standard", "topk", "jumprelu", "gated"])
+def test_exported_sae_matches_the_training_forward_pass(name):
+    trainer, _ = train_synthetic(name, steps=60)
+    x = next(synthetic_batches(1, 64, seed=5))
+    _, _, latents = trainer.loss(x, step=59)
+    torch.testing.assert_close(
+        trainer.export()(x), latents @ trainer.ae.W_dec + trainer.ae.b_dec, rtol=1e-4, atol=1e-4
+    )
+
+
+@pytest.mark.parametrize("name", sorted(HYPER))
+def test_folding_the_input_scale(name):
+    """Trained on c * x, exported for x: the SAE of x equals (trained SAE of c * x) / c."""
+    trainer, _ = train_synthetic(name, steps=30)
+    scaled = trainer.export()
+    raw = trainer.export()
+    scale = 0.37
+    fold_input_scale(raw, scale)
+    x = next(synthetic_batches(1, 64, seed=6))
+    torch.testing.assert_close(raw(x), scaled(x * scale) / scale, rtol=1e-4, atol=1e-4)
+
+
+def test_a_larger_penalty_gives_a_sparser_code():
+    held_out = next(synthetic_batches(1, 2048, seed=99))
+    l0 = {}
+    for penalty in (0.25, 1.0):
+        trainer, _ = train_synthetic("standard", sparsity_penalty=penalty)
+        l0[penalty] = (trainer.export().encode(held_out) > 0).sum(-1).float().mean().item()
+    assert l0[1.0] < 0.8 * l0[0.25]
+
+
+def test_batch_topk_learns_an_inference_threshold_giving_about_k():
+    trainer, _ = train_synthetic("batch_topk", steps=300)
+    assert trainer.threshold > 0
+    held_out = next(synthetic_batches(1, 2048, seed=99))
+    l0 = (trainer.export().encode(held_out) > 0).sum(-1).float().mean().item()
+    assert 3 <= l0 <= 9
+
+
+def test_auxk_sends_gradient_to_dead_latents_only_when_switched_on():
+    x = next(synthetic_batches(1, 128, seed=3))
+    grads = {}
+    for alpha in (0.0, 1 / 32):
+        cls = TRAINERS["topk"]
+        cfg = cls.config_class(d_in=D_IN, d_sae=64, total_steps=10, k=4, auxk_alpha=alpha)
+        trainer = cls(cfg, x)
+        trainer.tokens_since_fired[:32] = cfg.dead_after_tokens  # latents 0..31 are dead
+        with torch.no_grad():  # make the dead latents lose every top-k contest, yet stay positive
+            trainer.ae.b_enc[:32] = -0.5 * x.norm(dim=-1).max()
+            trainer.ae.b_enc[:32] += (x @ trainer.ae.W_enc[:, :32]).abs().max() + 0.1
+            trainer.ae.b_enc[32:] = 100.0
+        loss, logs, latents = trainer.loss(x, step=0)
+        assert (latents[:, :32] == 0).all()
+        loss.backward()
+        grads[alpha] = trainer.ae.W_enc.grad[:, :32].abs().sum().item()
+    assert grads[0.0] == 0 and grads[1 / 32] > 0
+
+
+def test_temperature_anneals_from_tau_start_to_tau_end():
+    trainer, logs = train_synthetic("temperature", steps=100, tau_start=0.3, tau_end=0.05)
+    taus = [log["tau"] for log in logs]
+    assert taus[0] == pytest.approx(0.3) and taus[-1] == pytest.approx(0.05)
+    assert all(a >= b for a, b in zip(taus, taus[1:], strict=False))
+    assert taus[99 // 2] == pytest.approx(0.175, rel=0.02)  # near the cosine midpoint
+    linear, _ = train_synthetic("temperature", steps=100, tau_schedule="linear", tau_span=51)
+    assert linear.tau(25) == pytest.approx(0.175) and linear.tau(80) == pytest.approx(0.05)
+
+
+def test_adaptive_ortho_on_shapes_that_are_not_square():
+    """Group size 12 against d_in 24, batch 256 against 4 groups, group biases on."""
+    trainer, logs = train_synthetic(
+        "adaptive_ortho", steps=120, d_sae=48, group_biases=True, condition_every=10
+    )
+    assert "ortho_loss" in logs[-1] and logs[-1]["condition_max"] >= 1
+    assert sorted(torch.bincount(trainer.group_of).tolist()) == [12, 12, 12, 12]
+    x = next(synthetic_batches(1, 37, seed=7))  # an odd batch size
+    _, _, latents = trainer.loss(x, step=119)
+    expected = latents @ trainer.decoder_rows() + trainer.ae.b_dec
+    torch.testing.assert_close(trainer.export()(x), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_adaptive_ortho_penalty_separates_groups():
+    def overlap(trainer):
+        rows = torch.nn.functional.normalize(trainer.decoder_rows(), dim=-1).detach()
+        same = trainer.group_of[:, None] == trainer.group_of[None, :]
+        return (rows @ rows.T).abs()[~same].mean().item()
+
+    free, _ = train_synthetic("adaptive_ortho", steps=200, ortho_penalty_max=0.0)
+    pushed, _ = train_synthetic("adaptive_ortho", steps=200, ortho_penalty_max=0.5)
+    assert overlap(pushed) < overlap(free)
+
+
+@pytest.mark.parametrize(
+    "name, bad, message",
+    [
+        ("topk", {"k": 65}, "k .65. must not exceed d_sae .64."),
+        ("standard", {"sparsity_penalty": -1.0}, "greater than or equal to 0"),
+        ("temperature", {"tau_start": 0.05, "tau_end": 0.3}, "must not exceed tau_start"),
+        ("adaptive_ortho", {"n_groups": 5}, "divisible by n_groups"),
+        ("jumprelu", {"bandwidth": 0.0}, "greater than 0"),
+        ("gated", {"unknown_knob": 1}, "Extra inputs are not permitted"),
+    ],
+)
+def test_hyperparameters_out_of_range(name, bad, message):
+    with pytest.raises(ValidationError, match=message):
+        TRAINERS[name].config_class(d_in=D_IN, d_sae=64, total_steps=100, **bad)

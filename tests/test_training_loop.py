@@ -1,0 +1,248 @@
+"""The training loop on a tiny model: records, normalisation, checkpoints, resume, divergence,
+user-written trainers and sweeps."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from tiny_models import tiny_model
+
+from saeeval.activations import ActivationCache
+from saeeval.data.contexts import ContextSet
+from saeeval.data.text_datasets import TextDataset
+from saeeval.errors import SaeevalError
+from saeeval.saes import load_sae
+from trainers.loop import TrainingPlan, train
+from trainers.record import write_final_info
+from trainers.stream import TRAIN_CONTEXT_OFFSET
+from trainers.sweep import SweepFile
+
+HOOK = "blocks.1.hook_resid_post"
+CUSTOM = Path(__file__).parent / "data" / "dictionary_style_trainer.py"
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    model = tiny_model("llama")
+    n = TRAIN_CONTEXT_OFFSET + 64
+    tokens = torch.randint(4, 100, (n, 16), generator=torch.Generator().manual_seed(0))
+    tokens[:, 0] = 0
+    contexts = ContextSet(TextDataset("t", "sha256:t", "t", "text", 0), 16, tokens, "loop", True)
+    return model, contexts, ActivationCache(tmp_path_factory.mktemp("cache"))
+
+
+def plan(trainer="topk", **kw):
+    defaults = dict(
+        d_sae=128,
+        tokens=8192,
+        batch_size=256,
+        checkpoint_every=8,
+        log_every=2,
+        context_size=16,
+        hyperparameters={"k": 8, "lr": 2e-3},
+    )
+    return TrainingPlan(trainer=trainer, **{**defaults, **kw})
+
+
+def test_training_writes_sae_record_curves_and_summary(tmp_path, setup):
+    model, contexts, cache = setup
+    outcome = train(plan(), tmp_path, model, HOOK, contexts, cache, log=lambda m: None)
+    loaded = load_sae(outcome.sae_dir)
+    cfg = loaded.sae.cfg
+    assert (cfg.architecture, cfg.k, cfg.hook_name, cfg.model_name) == (
+        "topk",
+        8,
+        HOOK,
+        "tiny-llama",
+    )
+    assert cfg.extra["training_tokens"] == 32 * 256 and cfg.extra["trainer_class"] == "TopKTrainer"
+    record = json.loads((tmp_path / "training_results.json").read_text())
+    for key in (
+        "trainer_class",
+        "activation_dim",
+        "dict_size",
+        "lr",
+        "sparsity_penalty",
+        "warmup_steps",
+        "resample_steps",
+        "device",
+        "layer",
+        "lm_name",
+        "submodule_name",
+    ):
+        assert key in record["config"], key
+    assert record["final_info"] == {
+        "training_steps": 32,
+        "final_loss": record["final_info"]["final_loss"],
+        "layer": 1,
+        "dict_size": 128,
+        "learning_rate": 2e-3,
+        "sparsity_penalty": 8,
+    }
+    with open(tmp_path / "training_curves.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert rows[0]["step"] == "0" and rows[-1]["step"] == "31"
+    assert {"loss", "l0", "dead_fraction", "lr", "auxk"} <= rows[0].keys()
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+    assert (tmp_path / "training_curves.png").stat().st_size > 10_000
+    summary = write_final_info(tmp_path, 1, record, [])
+    assert list(summary) == ["training results for layer 1"]
+
+
+def test_saved_sae_takes_raw_activations(tmp_path, setup):
+    """Training saw scaled inputs; the saved SAE must reconstruct the unscaled ones."""
+    model, contexts, cache = setup
+    train(plan(tokens=16384), tmp_path, model, HOOK, contexts, cache, log=lambda m: None)
+    sae = load_sae(tmp_path / "sae").sae
+    x = model.activations(contexts.tokens[TRAIN_CONTEXT_OFFSET:][:8], [HOOK])[HOOK][:, 1:]
+    ev = 1 - (x - sae(x)).pow(2).sum() / (x - x.mean((0, 1))).pow(2).sum()
+    assert ev > 0.5
+    assert sae.cfg.extra["activation_norm_scaling_factor"] != pytest.approx(1.0, abs=0.05)
+
+
+def test_interrupted_training_resumes_to_the_same_result(tmp_path, setup):
+    model, contexts, cache = setup
+    train(plan(), tmp_path / "straight", model, HOOK, contexts, cache, log=lambda m: None)
+
+    calls = []
+
+    def stop_after_twenty(module, args):
+        calls.append(1)
+        if len(calls) == 20:
+            raise KeyboardInterrupt
+
+    import trainers.topk
+
+    original = trainers.topk.TopKTrainer.update
+
+    def counting_update(self, step, activations):
+        stop_after_twenty(None, None)
+        return original(self, step, activations)
+
+    trainers.topk.TopKTrainer.update = counting_update
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(plan(), tmp_path / "resumed", model, HOOK, contexts, cache, log=lambda m: None)
+    finally:
+        trainers.topk.TopKTrainer.update = original
+    assert not (tmp_path / "resumed" / "sae").exists()
+    messages = []
+    outcome = train(plan(), tmp_path / "resumed", model, HOOK, contexts, cache, log=messages.append)
+    assert outcome.resumed_from == 16 and "resuming from step 16 of 32" in messages
+    a = load_sae(tmp_path / "straight" / "sae").sae
+    b = load_sae(tmp_path / "resumed" / "sae").sae
+    for name, param in a.named_parameters():
+        torch.testing.assert_close(getattr(b, name), param, rtol=0, atol=0, msg=name)
+
+
+def test_checkpoint_from_another_configuration_is_refused(tmp_path, setup):
+    model, contexts, cache = setup
+    train(plan(), tmp_path, model, HOOK, contexts, cache, log=lambda m: None)
+    with pytest.raises(SaeevalError, match="belongs to a different training configuration"):
+        train(
+            plan(hyperparameters={"k": 4, "lr": 2e-3}),
+            tmp_path,
+            model,
+            HOOK,
+            contexts,
+            cache,
+            log=lambda m: None,
+        )
+
+
+def test_divergence_stops_with_the_last_good_checkpoint_kept(tmp_path, setup):
+    model, contexts, cache = setup
+    bad = plan(
+        "standard",
+        hyperparameters={"lr": 1e9, "sparsity_penalty": 0.1},
+        checkpoint_every=1,
+        tokens=256 * 20,
+    )
+    with pytest.raises(
+        SaeevalError,
+        match=r"training diverged at step \d+: the loss is (nan|inf)"
+        r".*last good checkpoint is .*last.pt",
+    ):
+        train(bad, tmp_path, model, HOOK, contexts, cache, log=lambda m: None)
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=False)
+    assert all(torch.isfinite(v).all() for v in state["trainer"]["ae"].values())
+    assert not (tmp_path / "sae").exists()
+
+
+def test_dictionary_style_custom_trainer(tmp_path, setup):
+    model, contexts, cache = setup
+    custom = plan(
+        f"{CUSTOM}:PlainL1Trainer", hyperparameters={"lr": 3e-3, "sparsity_penalty": 0.01}
+    )
+    outcome = train(custom, tmp_path, model, HOOK, contexts, cache, log=lambda m: None)
+    record = json.loads((tmp_path / "training_results.json").read_text())
+    assert record["config"]["trainer_class"] == "PlainL1Trainer"
+    assert record["config"]["l1_penalty"] == 0.01  # passed under the trainer's own name
+    sae = load_sae(outcome.sae_dir).sae
+    assert sae.cfg.architecture == "standard" and sae.cfg.apply_b_dec_to_input
+    x = model.activations(contexts.tokens[-4:], [HOOK])[HOOK]
+    assert ((x - sae(x)).pow(2).sum() / (x - x.mean((0, 1))).pow(2).sum()) < 1.0
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        (
+            f"{CUSTOM}:Missing",
+            "defines no class 'Missing' .classes there: NoAutoencoder, NoUpdate, "
+            "PlainL1Trainer, TiedReLUAutoEncoder",
+        ),
+        (f"{CUSTOM}:NoUpdate", "has no update"),
+        (f"{CUSTOM}:NoAutoencoder", "has no `ae` module with encode/decode"),
+        ("nowhere/trainer.py:X", "file nowhere/trainer.py does not exist"),
+    ],
+)
+def test_bad_custom_trainers(tmp_path, setup, spec, message):
+    model, contexts, cache = setup
+    with pytest.raises(SaeevalError, match=message):
+        train(plan(spec), tmp_path, model, HOOK, contexts, cache, log=lambda m: None)
+
+
+def test_unknown_trainer_and_bad_hyperparameters(tmp_path, setup):
+    model, contexts, cache = setup
+    with pytest.raises(SaeevalError, match="unknown trainer 'topkk'; native trainers:"):
+        train(plan("topkk"), tmp_path, model, HOOK, contexts, cache, log=lambda m: None)
+    with pytest.raises(SaeevalError, match=r"trainer 'topk': config: Value error, k \(200\)"):
+        train(
+            plan(hyperparameters={"k": 200}),
+            tmp_path,
+            model,
+            HOOK,
+            contexts,
+            cache,
+            log=lambda m: None,
+        )
+
+
+def test_sweep_grid_expands_to_named_runs():
+    spec = SweepFile(
+        defaults={"lr": 1e-3},
+        grid=[
+            {"trainer": "topk", "k": [16, 32]},
+            {"trainer": "temperature", "tau_end": [0.05, 0.1], "sparsity_penalty": [0.02, 0.04]},
+            {"trainer": "gated", "d_sae": 2304},
+        ],
+    )
+    runs = spec.runs()
+    assert [r.name for r in runs] == [
+        "topk_k16",
+        "topk_k32",
+        "temperature_tau_end0.05_sparsity_penalty0.02",
+        "temperature_tau_end0.05_sparsity_penalty0.04",
+        "temperature_tau_end0.1_sparsity_penalty0.02",
+        "temperature_tau_end0.1_sparsity_penalty0.04",
+        "gated",
+    ]
+    assert runs[0].hyperparameters == {"lr": 1e-3, "k": 16} and runs[0].d_sae == 4608
+    assert runs[-1].d_sae == 2304 and runs[-1].hyperparameters == {"lr": 1e-3}
+    with pytest.raises(SaeevalError, match="would share the names topk"):
+        SweepFile(grid=[{"trainer": "topk"}, {"trainer": "topk"}]).runs()

@@ -1,0 +1,104 @@
+"""JumpReLU SAE, following Rajamanoharan et al. 2024, "Jumping Ahead: Improving Reconstruction
+Fidelity with JumpReLU Sparse Autoencoders" (arXiv:2407.14435).
+
+Recipe: f = z * H(z - theta) with z = W_enc x + b_enc (no decoder bias subtracted from the input)
+and a learned per-latent threshold theta = exp(log_theta), started at 0.001. The Heaviside step
+has no useful gradient, so training uses straight-through pseudo-derivatives with a rectangle
+kernel K of bandwidth epsilon: d/dtheta of the JumpReLU is -(theta/epsilon) K((z - theta)/epsilon)
+and d/dtheta of the L0 count is -(1/epsilon) K((z - theta)/epsilon). The loss is
+||x - x_hat||^2 + lambda * L0 (lambda warmed up), or, given a target L0, lambda * (L0/target - 1)^2
+as in dictionary_learning's variant. Decoder rows are kept at unit norm.
+"""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field
+
+from saeeval.saes import SAE, SAEConfig
+from trainers.base import SAETrainer, TrainerConfig, reconstruction_error
+from trainers.schedules import linear_warmup
+
+
+def _rectangle(u: torch.Tensor) -> torch.Tensor:
+    return ((u > -0.5) & (u < 0.5)).to(u.dtype)
+
+
+class _JumpReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, z, theta, bandwidth):
+        ctx.save_for_backward(z, theta)
+        ctx.bandwidth = bandwidth
+        return z * (z > theta).to(z.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        z, theta = ctx.saved_tensors
+        eps = ctx.bandwidth
+        grad_z = grad * (z > theta).to(z.dtype)
+        grad_theta = (grad * -(theta / eps) * _rectangle((z - theta) / eps)).sum(dim=0)
+        return grad_z, grad_theta, None
+
+
+class _Step(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, z, theta, bandwidth):
+        ctx.save_for_backward(z, theta)
+        ctx.bandwidth = bandwidth
+        return (z > theta).to(z.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        z, theta = ctx.saved_tensors
+        eps = ctx.bandwidth
+        grad_theta = (grad * -(1.0 / eps) * _rectangle((z - theta) / eps)).sum(dim=0)
+        return torch.zeros_like(z), grad_theta, None
+
+
+class JumpReLUConfig(TrainerConfig):
+    lr: float = Field(default=7e-4, gt=0)
+    sparsity_penalty: float = Field(default=1.0, ge=0, description="L0 coefficient lambda")
+    target_l0: float | None = Field(default=None, gt=0, description="train towards this L0")
+    bandwidth: float = Field(default=0.001, gt=0, description="STE kernel width epsilon")
+    initial_threshold: float = Field(default=0.001, gt=0)
+    sparsity_warmup_fraction: float = Field(default=0.05, ge=0, le=1)
+
+
+class JumpReLUTrainer(SAETrainer):
+    name = "jumprelu"
+    trainer_class = "JumpReluTrainer"
+    config_class = JumpReLUConfig
+    architecture = "jumprelu"
+    sparsity_penalty_field = "sparsity_penalty"
+
+    def inference_config(self) -> SAEConfig:
+        cfg = super().inference_config()
+        cfg.apply_b_dec_to_input = False
+        return cfg
+
+    def initialise(self, batch: torch.Tensor) -> None:
+        super().initialise(batch)
+        start = torch.full((self.cfg.d_sae,), self.cfg.initial_threshold, device=self.device)
+        self.extra_parameters["log_threshold"] = torch.nn.Parameter(start.log())
+
+    def loss(self, x: torch.Tensor, step: int):
+        ae = self.ae
+        theta = self.extra_parameters["log_threshold"].exp()
+        z = x @ ae.W_enc + ae.b_enc
+        latents = _JumpReLU.apply(z, theta, self.cfg.bandwidth)
+        x_hat = latents @ ae.W_dec + ae.b_dec
+        mse = reconstruction_error(x, x_hat)
+        l0 = _Step.apply(z, theta, self.cfg.bandwidth).sum(dim=-1).mean()
+        warmup = linear_warmup(step, int(self.cfg.sparsity_warmup_fraction * self.cfg.total_steps))
+        if self.cfg.target_l0 is None:
+            sparsity = l0
+        else:
+            sparsity = (l0 / self.cfg.target_l0 - 1).pow(2)
+        loss = mse + self.cfg.sparsity_penalty * warmup * sparsity
+        return loss, {"mse": mse.item(), "sparsity_loss": sparsity.item()}, latents
+
+    def export(self) -> SAE:
+        sae = super().export()
+        with torch.no_grad():
+            sae.threshold.copy_(self.extra_parameters["log_threshold"].exp())
+        return sae
