@@ -17,6 +17,26 @@ HEADLINES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
         ("L2 ratio", ("shrinkage", "l2_ratio")),
         ("alive fraction", ("misc_metrics", "frac_alive")),
     ],
+    "absorption_first_letter": [
+        ("mean absorption fraction", ("mean", "mean_absorption_fraction_score")),
+        ("mean full absorption", ("mean", "mean_full_absorption_score")),
+        ("mean split features", ("mean", "mean_num_split_features")),
+    ],
+    "sparse_probing": [
+        ("LLM accuracy", ("llm", "llm_test_accuracy")),
+        ("LLM top-1", ("llm", "llm_top_1_test_accuracy")),
+        ("SAE accuracy", ("sae", "sae_test_accuracy")),
+        ("SAE top-1", ("sae", "sae_top_1_test_accuracy")),
+        ("SAE top-5", ("sae", "sae_top_5_test_accuracy")),
+    ],
+    "scr": [
+        ("SCR n=10", ("scr_metrics", "scr_metric_threshold_10")),
+        ("SCR n=20", ("scr_metrics", "scr_metric_threshold_20")),
+    ],
+    "tpp": [
+        ("TPP n=10", ("tpp_metrics", "tpp_threshold_10_total_metric")),
+        ("TPP n=20", ("tpp_metrics", "tpp_threshold_20_total_metric")),
+    ],
 }
 
 

@@ -167,8 +167,8 @@ def list_evals() -> None:
     from saeeval.evals import REGISTRY
 
     for name, eval_ in sorted(REGISTRY.items()):
-        doc = (sys.modules[type(eval_).__module__].__doc__ or "").strip().splitlines()[0]
-        typer.echo(f"{name:16s} {eval_.eval_type_id:28s} {doc}")
+        doc = type(eval_).__doc__ or sys.modules[type(eval_).__module__].__doc__ or ""
+        typer.echo(f"{name:16s} {eval_.eval_type_id:28s} {doc.strip().splitlines()[0]}")
 
 
 @app.command("fit-pca")

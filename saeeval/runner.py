@@ -202,10 +202,19 @@ def _run_eval(
         return
     log(f"running {eval_.name} on {len(pending)} SAE(s)")
     started = time.perf_counter()
+    context.notes.clear()
+
+    def notes_for(sae_id: str) -> list[str]:
+        mine = [message for owner, message in context.notes if owner == sae_id]
+        context.notes[:] = [(owner, m) for owner, m in context.notes if owner != sae_id]
+        return mine
+
+    finished = set()
     for item, result in eval_.run(context, pending, config):
         path = result_path(request.out, eval_.eval_type_id, item.sae_id)
         atomic_write_json(path, result)
-        warnings = diagnose(result)
+        finished.add(item.sae_id)
+        warnings = notes_for(item.sae_id) + diagnose(result)
         for message in warnings:
             log(f"warning: {item.sae_id} ({eval_.name}): {message}")
             outcome.warnings.append((eval_.name, item.sae_id, message))
@@ -233,3 +242,23 @@ def _run_eval(
         )
         outcome.written.append((eval_.name, item.sae_id, path))
         outcome.results.append(read_result(path))
+    for item in pending:  # SAEs the eval could not measure, and why
+        if item.sae_id in finished:
+            continue
+        reasons = notes_for(item.sae_id) or ["the eval produced no result"]
+        for message in reasons:
+            log(f"warning: {item.sae_id} ({eval_.name}): {message}")
+            outcome.warnings.append((eval_.name, item.sae_id, message))
+        manifest.record_result(
+            eval_.eval_type_id,
+            item.sae_id,
+            {
+                "eval": eval_.name,
+                "sae_id": item.sae_id,
+                "sae_path": str(item.path),
+                "result": None,
+                "model": context.model.name,
+                "diagnostics": reasons,
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            },
+        )

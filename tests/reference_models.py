@@ -40,6 +40,15 @@ def hooked_transformer_twin(hf_model, tokenizer=None) -> HookedTransformer:
         tokenizer_prepends_bos=False,
         dtype=next(hf_model.parameters()).dtype,
     )
+    if tokenizer is not None and not tokenizer.name_or_path:
+        # TransformerLens reloads the tokenizer by path, so an in-memory one goes to disk first.
+        import tempfile
+
+        from transformers import AutoTokenizer
+
+        folder = tempfile.mkdtemp(prefix="twin-tokenizer-")
+        tokenizer.save_pretrained(folder)
+        tokenizer = AutoTokenizer.from_pretrained(folder)
     model = HookedTransformer(cfg, tokenizer=tokenizer, move_to_device=False)
     model.load_state_dict(convert_llama_weights(hf_model, cfg), strict=False)
     return model.eval()

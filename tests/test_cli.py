@@ -33,9 +33,16 @@ def invoke(*args):
     return result.exit_code, result.output
 
 
-def test_evals_lists_core():
+def test_evals_lists_every_eval_with_its_saebench_id():
     code, out = invoke("evals")
-    assert code == 0 and out.startswith("core")
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()}
+    assert code == 0 and rows == {
+        "absorption": "absorption_first_letter",
+        "core": "core",
+        "scr": "scr",
+        "sparse_probing": "sparse_probing",
+        "tpp": "tpp",
+    }
 
 
 def test_missing_sae_path(tmp_path):

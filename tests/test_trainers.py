@@ -184,3 +184,18 @@ def test_adaptive_ortho_penalty_separates_groups():
 def test_hyperparameters_out_of_range(name, bad, message):
     with pytest.raises(ValidationError, match=message):
         TRAINERS[name].config_class(d_in=D_IN, d_sae=64, total_steps=100, **bad)
+
+
+def test_jumprelu_with_a_target_l0_starts_at_that_l0():
+    """Thresholds start at each latent's first-batch quantile for the target firing rate, so a
+    short run does not have to climb from 0.001 (where about half the latents fire)."""
+    x = next(synthetic_batches(1, 2048, seed=3))
+    l0 = {}
+    for target in (None, 8.0):
+        cfg = TRAINERS["jumprelu"].config_class(
+            d_in=D_IN, d_sae=256, total_steps=10, target_l0=target
+        )
+        sae = TRAINERS["jumprelu"](cfg, x).export()
+        l0[target] = (sae.encode(x) > 0).sum(-1).float().mean().item()
+    assert l0[8.0] == pytest.approx(8.0, rel=0.05)
+    assert l0[None] > 64

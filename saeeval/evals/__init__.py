@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from saeeval.errors import SaeevalError
+from saeeval.evals.absorption import AbsorptionEval
 from saeeval.evals.base import Eval, EvalConfig, EvalContext
 from saeeval.evals.core import CoreEval
+from saeeval.evals.probing.scr_tpp import ScrEval, TppEval
+from saeeval.evals.probing.sparse_probing import SparseProbingEval
 
 REGISTRY: dict[str, Eval] = {}
 
@@ -15,6 +18,10 @@ def register(eval_: Eval) -> Eval:
 
 
 register(CoreEval())
+register(AbsorptionEval())
+register(SparseProbingEval())
+register(ScrEval())
+register(TppEval())
 
 
 def get_eval(name: str) -> Eval:

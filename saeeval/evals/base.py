@@ -35,6 +35,8 @@ class EvalContext:
     text_column: str = "text"
     seed: int = 42
     progress: Any = None  # a rich Progress, or None for silence
+    # Things an eval wants the user to know about an SAE beyond its result (or instead of one).
+    notes: list[tuple[str, str]] = field(default_factory=list)
     _dataset: TextDataset | None = field(default=None, repr=False)
     _contexts: dict[tuple, ContextSet] = field(default_factory=dict, repr=False)
 
@@ -48,6 +50,9 @@ class EvalContext:
         if self._dataset is None:
             self._dataset = load_text_dataset(self.dataset_spec, self.text_column, self.seed)
         return self._dataset
+
+    def note(self, sae: LoadedSAE, message: str) -> None:
+        self.notes.append((sae.sae_id, message))
 
     def use_contexts(self, contexts: ContextSet, prepend_bos: bool = True) -> None:
         """Serve these already-tokenised contexts instead of tokenising the dataset."""

@@ -1,0 +1,386 @@
+"""Feature absorption (first letter): do an SAE's letter latents miss words that other, more
+specific latents have absorbed?
+
+The letter probe and every model activation are SAE-independent, so they are computed once per
+(model, hook) and cached; each SAE then costs only encoding cached activations, one L1 probe on
+its latents, 260 small logistic regressions and the absorption arithmetic. Several SAEs at one
+hook share all of the set-up.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
+
+import torch
+from pydantic import Field
+
+from saeeval.errors import SaeevalError
+from saeeval.evals.absorption.calculator import letter_absorption
+from saeeval.evals.absorption.probes import (
+    LinearProbe,
+    fit_k_sparse_probes,
+    letter_metrics,
+    train_letter_probe,
+)
+from saeeval.evals.absorption.prompts import prompt_activations
+from saeeval.evals.absorption.words import (
+    LETTERS,
+    N_ICL_EXAMPLES,
+    alpha_words,
+    icl_prompt,
+    letter_index,
+    split_words,
+)
+from saeeval.evals.base import EvalConfig, EvalContext
+from saeeval.results.records import build_result
+from saeeval.saes import SAE, LoadedSAE
+
+EVAL_TYPE_ID = "absorption_first_letter"
+# SAE latents of the whole training split are precomputed when they fit in this many floats.
+PRECOMPUTE_LIMIT = 2**28
+
+
+class AbsorptionEvalConfig(EvalConfig):
+    """SAEBench's `AbsorptionEvalConfig` (same fields, same defaults) plus saeeval's additions."""
+
+    model_name: str = ""
+    random_seed: int = 42
+    f1_jump_threshold: float = 0.03
+    max_k_value: int = Field(10, gt=0)
+    prompt_template: str = "{word} has the first letter:"
+    prompt_token_pos: int = Field(-6, lt=0)
+    llm_batch_size: int = Field(10, gt=0)
+    llm_dtype: str = "float32"
+    k_sparse_probe_l1_decay: float = Field(0.01, ge=0)
+    k_sparse_probe_batch_size: int = Field(4096, gt=0)
+    k_sparse_probe_num_epochs: int = Field(50, gt=0)
+    min_GT_probe_f1: float = 0.6
+    min_feats_for_eval: int = Field(20, ge=1)
+    eval_k_sparse_probe_batch_size: int = Field(24, gt=0)
+    precalc_k_sparse_probe_sae_acts: bool = False
+    # saeeval's additions: a cap on words per letter (None: the whole vocabulary, as SAEBench).
+    size_preset: str = "saebench-default"
+    max_words_per_letter: int | None = Field(None, gt=0)
+
+
+CPU_PRESET = {"size_preset": "cpu", "max_words_per_letter": 250}
+
+# SAEBench's fixed recipe for the letter probe.
+LETTER_PROBE = {"epochs": 50, "batch_size": 64, "lr": 1e-2, "end_lr": 1e-5, "weight_decay": 1e-4}
+
+
+class NotMeasurable(SaeevalError):
+    """The eval cannot run at this model/hook; every SAE there gets this as its note."""
+
+
+def _check_words(model_name: str, split) -> None:
+    smallest = min(len(split.train), len(split.test))
+    if smallest <= N_ICL_EXAMPLES:
+        raise NotMeasurable(
+            f"absorption not measured: {model_name}'s tokenizer has {len(split.all)} "
+            f"single-token alphabetic words; each split needs more than {N_ICL_EXAMPLES} to "
+            f"draw in-context examples from (the train/test split has {len(split.train)}/"
+            f"{len(split.test)})"
+        )
+    missing = set(LETTERS) - {LETTERS[letter_index(w)] for w in split.train}
+    if missing:
+        raise NotMeasurable(
+            f"absorption not measured: no training word starts with "
+            f"{', '.join(sorted(missing))} in {model_name}'s vocabulary, so those letters "
+            f"have no probe"
+        )
+
+
+class LetterData:
+    """Everything SAE-independent at one hook: words, activations, the letter probe."""
+
+    def __init__(self, context: EvalContext, hook: str, config: AbsorptionEvalConfig):
+        model, cache, progress = context.model, context.cache, context.progress
+        seed, template = config.random_seed, config.prompt_template
+        vocabulary = alpha_words(model.tokenizer)
+        split = split_words(vocabulary, seed, config.max_words_per_letter)
+        _check_words(model.name, split)
+        rng = random.Random(seed + 1)
+        train_prompts = [icl_prompt(w, split.train, template, rng) for w in split.train]
+        test_prompts = [icl_prompt(w, split.test, template, rng) for w in split.test]
+
+        def acts(prompts, batch_size, description):
+            return prompt_activations(
+                model,
+                prompts,
+                hook,
+                config.prompt_token_pos,
+                cache,
+                batch_size,
+                progress,
+                description,
+            ).float()
+
+        self.train_acts = acts(train_prompts, 64, "absorption: training prompts")
+        self.test_acts = acts(test_prompts, 64, "absorption: test prompts")
+        self.train_labels = torch.tensor([letter_index(w) for w in split.train])
+        self.test_labels = torch.tensor([letter_index(w) for w in split.test])
+        self.n_words = {
+            "vocabulary": len(vocabulary),
+            "train": len(split.train),
+            "test": len(split.test),
+        }
+
+        entry = cache.entry(
+            "absorption-letter-probe",
+            {
+                "model": model.fingerprint,
+                "hook": hook,
+                "config": config.model_dump(
+                    include={
+                        "random_seed",
+                        "prompt_template",
+                        "prompt_token_pos",
+                        "max_words_per_letter",
+                    }
+                ),
+                "recipe": LETTER_PROBE,
+            },
+        )
+        if entry.complete:
+            stored = entry.load_chunk(0)
+            self.probe = LinearProbe(stored["weight"], stored["bias"])
+        else:
+            self.probe = train_letter_probe(
+                self.train_acts,
+                self.train_labels,
+                model.d_model,
+                seed=seed,
+                progress=progress,
+                description="absorption: letter probe",
+                **LETTER_PROBE,
+            )
+            entry.save_chunk(0, {"weight": self.probe.weight, "bias": self.probe.bias})
+            entry.mark_complete({"model": model.name, "hook": hook})
+        self.test_scores = self.probe.scores(self.test_acts)
+        # 26-way accuracy: the letter whose output scores highest.
+        self.probe_accuracy = float(
+            (self.test_scores.argmax(dim=1) == self.test_labels).float().mean()
+        )
+
+        # The words the probe gets right are the ones absorption is measured on, each in a
+        # fresh prompt whose examples come from the whole vocabulary (as in SAEBench).
+        rng = random.Random(seed + 2)
+        self.true_positives: dict[int, list[int]] = {}
+        absorption_prompts = []
+        for letter in range(len(LETTERS)):
+            rows = [
+                i
+                for i in range(len(split.test))
+                if self.test_labels[i] == letter and self.test_scores[i, letter] > 0
+            ]
+            self.true_positives[letter] = rows
+            absorption_prompts += [
+                icl_prompt(split.test[i], vocabulary, template, rng) for i in rows
+            ]
+        all_acts = acts(absorption_prompts, config.llm_batch_size, "absorption: absorption prompts")
+        self.absorption_acts: dict[int, torch.Tensor] = {}
+        start = 0
+        for letter, rows in self.true_positives.items():
+            self.absorption_acts[letter] = all_acts[start : start + len(rows)]
+            start += len(rows)
+
+
+def _encode(sae: SAE, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([sae.encode(b.to(sae.device)).float().cpu() for b in x.split(batch_size)])
+
+
+class AbsorptionEval:
+    name: ClassVar[str] = "absorption"
+    eval_type_id: ClassVar[str] = EVAL_TYPE_ID
+    config_class: ClassVar[type[EvalConfig]] = AbsorptionEvalConfig
+
+    def default_config(self, context: EvalContext) -> AbsorptionEvalConfig:
+        config = AbsorptionEvalConfig(
+            model_name=context.model.name, llm_dtype=str(context.model.dtype).replace("torch.", "")
+        )
+        if context.model.device.type == "cpu":
+            config = config.model_copy(update=CPU_PRESET)
+        return config
+
+    def run(
+        self, context: EvalContext, saes: list[LoadedSAE], config: AbsorptionEvalConfig
+    ) -> Iterator[tuple[LoadedSAE, dict[str, Any]]]:
+        groups: dict[str, list[LoadedSAE]] = defaultdict(list)
+        for loaded in saes:
+            groups[loaded.sae.hook_name].append(loaded)
+        for hook, group in groups.items():
+            try:
+                data = LetterData(context, hook, config)
+            except NotMeasurable as reason:
+                for loaded in group:
+                    context.note(loaded, str(reason))
+                continue
+            reliable = [
+                letter
+                for letter in range(len(LETTERS))
+                if self._probe_f1(data, letter) > config.min_GT_probe_f1
+            ]
+            if len(reliable) < config.min_feats_for_eval:
+                for loaded in group:
+                    context.note(
+                        loaded,
+                        f"absorption not measured: the letter probe at {hook} "
+                        f"reaches F1 > {config.min_GT_probe_f1} on only "
+                        f"{len(reliable)} letters (needs "
+                        f"{config.min_feats_for_eval})",
+                    )
+                continue
+            for loaded in group:
+                yield loaded, self._evaluate(context, loaded, data, config)
+
+    @staticmethod
+    def _probe_f1(data: LetterData, letter: int) -> float:
+        from sklearn.metrics import f1_score
+
+        y = (data.test_labels == letter).numpy()
+        return float(f1_score(y, (data.test_scores[:, letter] > 0).numpy(), zero_division=0.0))
+
+    def _evaluate(
+        self,
+        context: EvalContext,
+        loaded: LoadedSAE,
+        data: LetterData,
+        config: AbsorptionEvalConfig,
+    ) -> dict[str, Any]:
+        sae, progress = loaded.sae, context.progress
+        batch = config.k_sparse_probe_batch_size
+        n_train = len(data.train_labels)
+        if config.precalc_k_sparse_probe_sae_acts or n_train * sae.d_sae <= PRECOMPUTE_LIMIT:
+            train_latents = _encode(sae, data.train_acts, batch)
+            inputs: torch.Tensor | Callable = train_latents
+        else:  # too large to hold: encode each mini-batch, as SAEBench does by default
+            train_latents = None
+            inputs = lambda rows: _encode(sae, data.train_acts[rows], batch)  # noqa: E731
+        ranking = train_letter_probe(
+            inputs,
+            data.train_labels,
+            sae.d_sae,
+            epochs=config.k_sparse_probe_num_epochs,
+            batch_size=batch,
+            lr=0.01,
+            end_lr=1e-5,
+            weight_decay=1e-6,
+            l1_decay=config.k_sparse_probe_l1_decay,
+            seed=config.random_seed,
+            progress=progress,
+            description=f"absorption: L1 probe on {loaded.sae_id}'s latents",
+        ).weight
+        if train_latents is None:
+            train_latents = _encode(sae, data.train_acts, batch)
+        probes = fit_k_sparse_probes(train_latents, data.train_labels, ranking, config.max_k_value)
+        del train_latents
+        rows = letter_metrics(
+            data.test_labels,
+            data.test_scores,
+            _encode(sae, data.test_acts, batch),
+            probes,
+            config.max_k_value,
+            config.f1_jump_threshold,
+        )
+
+        details, notes, untracked = [], [], []
+        for letter, row in enumerate(rows):
+            words = data.true_positives[letter]
+            if row["f1_probe"] <= config.min_GT_probe_f1:
+                notes.append(
+                    f"{LETTERS[letter]}: letter probe F1 {row['f1_probe']:.2f} is not "
+                    f"above {config.min_GT_probe_f1}; letter left out"
+                )
+                continue
+            if not words:
+                notes.append(f"{LETTERS[letter]}: the letter probe detects no test word")
+                continue
+            k = len(row["split_feats"])
+            if row[f"f1_sparse_sae_{k}"] <= config.min_GT_probe_f1:
+                untracked.append(row[f"f1_sparse_sae_{k}"])
+                notes.append(
+                    f"{LETTERS[letter]}: no SAE latent tracks this letter (best "
+                    f"k-sparse F1 {row[f'f1_sparse_sae_{k}']:.2f} with {k} latent(s)); "
+                    f"its absorption numbers say little"
+                )
+            acts = data.absorption_acts[letter]
+            result = letter_absorption(
+                acts,
+                _encode(sae, acts, batch),
+                sae.W_dec.detach(),
+                data.probe.weight[letter],
+                row["split_feats"],
+            )
+            n = len(words)
+            full = sum(result.is_full_absorption)
+            details.append(
+                {
+                    "first_letter": LETTERS[letter],
+                    "mean_absorption_fraction": sum(result.absorption_fraction) / n,
+                    "full_absorption_rate": full / n,
+                    "num_full_absorption": full,
+                    "num_probe_true_positives": n,
+                    "num_split_features": k,
+                }
+            )
+        # One line per kind of problem on the console; every letter's note stays in the result.
+        for note in notes:
+            if "no SAE latent tracks" not in note:
+                context.note(loaded, note)
+        if untracked:
+            context.note(
+                loaded,
+                f"no SAE latent tracks the letter for {len(untracked)} of {len(details)} "
+                f"measured letters (their k-sparse F1 is at most {config.min_GT_probe_f1}, "
+                f"median {statistics.median(untracked):.2f}); absorption on those letters "
+                f"says little",
+            )
+        metrics = {"mean": _means(details)}
+        unstructured = {
+            "words": data.n_words,
+            "letter_probe": {
+                "mean_f1": statistics.mean(r["f1_probe"] for r in rows),
+                "accuracy": data.probe_accuracy,
+            },
+            "letters": [
+                {
+                    "letter": r["letter"],
+                    "letter_probe_f1": r["f1_probe"],
+                    "split_feats": r["split_feats"],
+                    "k_sparse_f1": [
+                        r[f"f1_sparse_sae_{k}"] for k in range(1, config.max_k_value + 1)
+                    ],
+                }
+                for r in rows
+            ],
+            "notes": notes,
+        }
+        return build_result(
+            EVAL_TYPE_ID, config.model_dump(), metrics, details, loaded, unstructured
+        )
+
+
+def _means(details: list[dict[str, Any]]) -> dict[str, float]:
+    def column(name):
+        return [float(d[name]) for d in details]
+
+    def stdev(values):
+        return statistics.stdev(values) if len(values) > 1 else 0.0
+
+    fractions = column("mean_absorption_fraction")
+    full = column("full_absorption_rate")
+    splits = column("num_split_features")
+    return {
+        "mean_absorption_fraction_score": statistics.mean(fractions),
+        "mean_full_absorption_score": statistics.mean(full),
+        "mean_num_split_features": statistics.mean(splits),
+        "std_dev_absorption_fraction_score": stdev(fractions),
+        "std_dev_full_absorption_score": stdev(full),
+        "std_dev_num_split_features": stdev(splits),
+    }

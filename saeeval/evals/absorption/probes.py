@@ -1,0 +1,160 @@
+"""Linear probes of the first-letter task and the k-sparse probes on SAE latents.
+
+Both probes follow SAEBench's recipe: 26 independent logistic outputs (one per letter), binary
+cross-entropy with each output's positives up-weighted by (negatives / positives), Adam with a
+learning rate decayed exponentially per epoch to `end_lr`, shuffled mini-batches. The letter probe
+reads model activations; the L1-penalised probe reads SAE latents and only ranks latents, after
+which each (letter, k) gets a class-balanced scikit-learn logistic regression on its top-k latents.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+
+from saeeval.evals.absorption.words import LETTERS
+
+
+@dataclass
+class LinearProbe:
+    weight: torch.Tensor  # [n_outputs, d]
+    bias: torch.Tensor  # [n_outputs]
+
+    def scores(self, x: torch.Tensor) -> torch.Tensor:
+        return x.float() @ self.weight.T + self.bias
+
+
+def train_letter_probe(
+    x: torch.Tensor | Callable[[torch.Tensor], torch.Tensor],
+    labels: torch.Tensor,
+    n_inputs: int,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    end_lr: float,
+    weight_decay: float,
+    l1_decay: float = 0.0,
+    seed: int = 0,
+    rows: torch.Tensor | None = None,
+    progress=None,
+    description: str = "letter probe",
+) -> LinearProbe:
+    """One-vs-rest logistic probe over the 26 letters.
+
+    `x` is either the input matrix or, with `rows` (the row indices to train on), a function
+    mapping a batch of row indices to inputs, so SAE latents can be computed batch by batch.
+    """
+    n = len(labels)
+    generator = torch.Generator().manual_seed(seed)
+    bound = 1 / math.sqrt(n_inputs)  # nn.Linear's default initialisation range
+    weight = (torch.rand(len(LETTERS), n_inputs, generator=generator) * 2 - 1) * bound
+    bias = (torch.rand(len(LETTERS), generator=generator) * 2 - 1) * bound
+    weight.requires_grad_(True)
+    bias.requires_grad_(True)
+    targets = torch.nn.functional.one_hot(labels.long(), len(LETTERS)).float()
+    positives = targets.sum(dim=0)
+    pos_weight = torch.where(positives > 0, (n - positives) / positives.clamp(min=1), 1.0)
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    optimizer = torch.optim.Adam([weight, bias], lr=lr, weight_decay=weight_decay)
+    gamma = math.exp(math.log(end_lr / lr) / epochs)
+    task = progress.add_task(description, total=epochs) if progress else None
+    for _ in range(epochs):
+        for batch in torch.randperm(n, generator=generator).split(batch_size):
+            inputs = x(batch) if callable(x) else x[batch]
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(inputs.float() @ weight.T + bias, targets[batch])
+            if l1_decay:
+                loss = loss + l1_decay * weight.abs().sum(dim=-1).mean()
+            loss.backward()
+            optimizer.step()
+        for group in optimizer.param_groups:
+            group["lr"] *= gamma
+        if task is not None:
+            progress.advance(task)
+    if task is not None:
+        progress.remove_task(task)
+    return LinearProbe(weight.detach(), bias.detach())
+
+
+@dataclass
+class KSparseProbe:
+    feature_ids: list[int]
+    weight: np.ndarray
+    bias: float
+
+    def scores(self, latents: torch.Tensor) -> np.ndarray:
+        return latents[:, self.feature_ids].float().numpy() @ self.weight + self.bias
+
+
+def fit_k_sparse_probes(
+    train_latents: torch.Tensor, train_labels: torch.Tensor, ranking: torch.Tensor, max_k: int
+) -> dict[tuple[int, int], KSparseProbe]:
+    """For each (letter, k): logistic regression on the k latents the L1 probe ranks highest
+    for that letter (signed weight, as SAEBench ranks them)."""
+    probes = {}
+    for letter in range(len(LETTERS)):
+        y = (train_labels == letter).numpy().astype(np.int64)
+        for k in range(1, max_k + 1):
+            feats = torch.topk(ranking[letter], k).indices.tolist()
+            x = train_latents[:, feats].float().numpy()
+            model = LogisticRegression(max_iter=500, class_weight="balanced").fit(x, y)
+            probes[letter, k] = KSparseProbe(
+                feats, model.coef_[0].astype(np.float32), float(np.float32(model.intercept_[0]))
+            )
+    return probes
+
+
+def _binary_metrics(y: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """F1, recall and precision of boolean predictions, with scikit-learn's formulas in float64
+    (F1 = 2 tp / (true + predicted)) and 0 where a denominator is 0; counting directly is ~50x
+    faster than the scikit-learn calls for the 286 evaluations per SAE."""
+    tp = float(np.count_nonzero(y & predicted))
+    true, pred = float(np.count_nonzero(y)), float(np.count_nonzero(predicted))
+    return {
+        "f1": 2 * tp / (true + pred) if true + pred else 0.0,
+        "recall": tp / true if true else 0.0,
+        "precision": tp / pred if pred else 0.0,
+    }
+
+
+def letter_metrics(
+    test_labels: torch.Tensor,
+    probe_scores: torch.Tensor,
+    test_latents: torch.Tensor,
+    probes: dict[tuple[int, int], KSparseProbe],
+    max_k: int,
+    f1_jump_threshold: float,
+) -> list[dict]:
+    """Per letter: the letter probe's test metrics, the k-sparse probes' F1 for each k, and the
+    split features (main latents) chosen by SAEBench's F1-jump rule."""
+    rows = []
+    for letter in range(len(LETTERS)):
+        y = (test_labels == letter).numpy()
+        row = {
+            "letter": LETTERS[letter],
+            **{
+                f"{k}_probe": v
+                for k, v in _binary_metrics(y, (probe_scores[:, letter] > 0).numpy()).items()
+            },
+        }
+        best, split = -100.0, []
+        stopped = False
+        for k in range(1, max_k + 1):
+            probe = probes[letter, k]
+            f1 = _binary_metrics(y, probe.scores(test_latents) > 0.0)["f1"]
+            row[f"f1_sparse_sae_{k}"] = f1
+            # k = 1 always counts; each further k must beat the best F1 by the threshold, and the
+            # first k that does not ends the search.
+            if not stopped and f1 > best + f1_jump_threshold:
+                best, split = f1, probe.feature_ids
+            else:
+                stopped = True
+        row["split_feats"] = list(split)
+        rows.append(row)
+    return rows

@@ -1,0 +1,311 @@
+"""SCR and TPP arithmetic: latent attributions, top-n selection, ablation, accuracies and scores.
+
+Reproduces `sae_bench.evals.scr_and_tpp.main` from per-example statistics of ONE SAE encode pass
+instead of re-running the SAE for every ablation.
+
+The ablation identity. SAEBench ablates latents "keeping the SAE error": at every position
+X' = decode(f with the ablated latents zeroed) + (X - decode(f)). For a decoder that is affine in
+the latents, decode(f) = f @ W + b, this is exactly
+
+    X' = X - f[:, ablated] @ W[ablated]            (at every position, masked ones included)
+
+so the pooled ablated activation the probes read is
+
+    pooled X' = (sum over all L positions of X  -  all_sum[:, ablated] @ W[ablated]) / count
+
+where all_sum = the latents summed over ALL positions and count = the number of valid positions.
+The reference applies the round trip at the zeroed BOS/PAD/EOS positions too and sums them: X = 0
+there, but f(0) can be non-zero (e.g. a positive encoder bias), and those terms are included here
+through all_sum. Every architecture we support decodes affinely (ReLU, TopK, JumpReLU and gated
+SAEs differ only in the encoder); W is the matrix decode really multiplies by (unit-norm rows for
+TopK SAEs with rescale_acts_by_decoder_norm). Runtime-normalised SAEs de-normalise each token
+(x_hat * std + mu for layer_norm, x_hat / coeff for constant_norm_rescale), which scales that
+token's decoder term; `text_activations.sae_statistics_of_texts` folds that per-token scale into
+all_sum. (SAEBench itself cannot ablate such SAELens SAEs: their decode consumes the
+normalisation state stored by encode, so its second decode call fails.) The identity is exact in
+real arithmetic; in floating point the results agree with the reference to rounding.
+
+Valid positions are those whose activation row sums to non-zero, as in the reference; masked
+rows must already be zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from saeeval.evals.probing.probes import PAIRED_CLASS_KEYS, one_vs_rest, probe_accuracy
+
+SPURIOUS_PROBE = "male_professor / female_nurse"  # SCR's biased probe
+
+
+# -- per-example statistics from one encode pass -----------------------------------------------
+
+
+@dataclass
+class SAEStatistics:
+    """Per-example sums of activations and SAE latents over the sequence positions.
+
+    act_sum:   [B, D] activations summed over all positions (masked rows are zero), act dtype.
+    count:     [B] number of valid positions, in the activation dtype (as the reference counts).
+    valid_sum: [B, F] latents summed over valid positions, SAE dtype.
+    all_sum:   [B, F] latents summed over ALL positions (each token times its de-normalisation
+               scale for runtime-normalised SAEs), SAE dtype; what ablation subtracts.
+    """
+
+    act_sum: Tensor
+    count: Tensor
+    valid_sum: Tensor
+    all_sum: Tensor
+
+    def __len__(self) -> int:
+        return len(self.count)
+
+    def pooled_activations(self) -> Tensor:
+        """Mean activation over valid positions, in the activation dtype (SAEBench's
+        create_meaned_model_activations)."""
+        return self.act_sum / self.count[:, None]
+
+    def pooled_latents(self) -> Tensor:
+        """Mean latent over valid positions, in the SAE dtype (SAEBench's
+        get_sae_meaned_activations, the sparse-probing SAE input)."""
+        dtype = self.valid_sum.dtype
+        return (self.valid_sum / self.count.to(dtype)[:, None]).to(dtype)
+
+    def mean_latents_fp32(self) -> Tensor:
+        """Mean latent over valid positions in float32 (the per-example means SCR/TPP attribute
+        with, in get_effects_per_class_precomputed_acts)."""
+        return self.valid_sum.to(torch.float32) / self.count.to(torch.float32)[:, None]
+
+    @staticmethod
+    def cat(parts: Iterable[SAEStatistics]) -> SAEStatistics:
+        parts = list(parts)
+        return SAEStatistics(
+            *(
+                torch.cat([getattr(p, name) for p in parts])
+                for name in ("act_sum", "count", "valid_sum", "all_sum")
+            )
+        )
+
+
+def denormalisation_scale(sae, x: Tensor) -> Tensor | None:
+    """Per-token factor decode applies to f @ W in runtime-normalised SAEs ([B, L, 1]), or None."""
+    scheme = getattr(getattr(sae, "cfg", None), "normalize_activations", "none")
+    if scheme == "layer_norm":
+        x = x.to(sae.dtype)
+        return (x - x.mean(dim=-1, keepdim=True)).std(dim=-1, keepdim=True)
+    if scheme == "constant_norm_rescale":
+        x = x.to(sae.dtype)
+        return x.norm(dim=-1, keepdim=True) / sae.cfg.d_in**0.5
+    return None
+
+
+def decoder_matrix(sae) -> Tensor:
+    """The [F, D] matrix `decode` multiplies latents by (rows normalised for TopK SAEs that rescale
+    activations by decoder norm). Ablation subtracts through this; attribution uses raw W_dec."""
+    if getattr(getattr(sae, "cfg", None), "rescale_acts_by_decoder_norm", False):
+        return sae.W_dec / sae.W_dec.norm(dim=-1, keepdim=True)
+    return sae.W_dec
+
+
+# -- attribution -------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def node_effects(
+    latent_means: Mapping[str, Tensor],
+    class_name: str,
+    probe_weight: Tensor,
+    W_dec: Tensor,
+    generator: torch.Generator,
+    scr: bool,
+    act_dtype: torch.dtype | None = None,
+) -> Tensor:
+    """SAEBench's get_effects_per_class_precomputed_acts: one effect per latent, [F] float32.
+
+    `latent_means` maps every class key to its examples' float32 mean latents
+    (`SAEStatistics.mean_latents_fp32`), in the key order of the reference's activation dict: the
+    probe set is drawn with `one_vs_rest` exactly as the reference draws it from the per-token
+    dict (same first dimension, so the same permutations). Then
+    diff = mean over positives - mean over negatives (float32 sums), cast to the activation dtype;
+    dot = probe weight . W_dec rows (raw W_dec, as the reference; probe bias ignored).
+    SCR: |diff * dot|. TPP: max(diff, 0) * dot, signed (only latents more active on the class).
+    `act_dtype` defaults to the probe weight's dtype (the reference trains probes in it).
+    """
+    inputs, labels = one_vs_rest(latent_means, class_name, generator, paired=scr)
+    inputs = inputs.to(torch.float32)
+    dtype = act_dtype or probe_weight.dtype
+
+    def class_mean(rows: Tensor) -> Tensor:
+        total = rows.sum(dim=0)
+        return total / len(rows) if len(rows) > 0 else total  # an empty side keeps its zero sum
+
+    diff = (class_mean(inputs[labels == 1]) - class_mean(inputs[labels == 0])).to(dtype)
+    weight = probe_weight.reshape(1, -1).to(dtype=dtype, device=inputs.device)
+    dot = (weight @ W_dec.T.to(dtype=dtype, device=inputs.device)).squeeze(0)
+    if not scr:
+        diff = diff.clamp(min=0.0)
+    effects = (diff * dot).to(torch.float32)
+    return effects.abs() if scr else effects
+
+
+def all_node_effects(
+    latent_means: Mapping[str, Tensor],
+    probes: Mapping[str, nn.Module],
+    classes: Iterable[str],
+    W_dec: Tensor,
+    generator: torch.Generator,
+    scr: bool,
+) -> dict[str, Tensor]:
+    """`node_effects` for each class in order, each with its own probe (SAEBench's
+    get_all_node_effects_for_one_sae)."""
+    return {
+        name: node_effects(latent_means, name, probes[name].net.weight, W_dec, generator, scr)
+        for name in classes
+    }
+
+
+def select_top_n(effects: Tensor, n: int) -> Tensor:
+    """Boolean [F] mask of the latents to ablate: torch.topk over all effects with
+    k = min(n, number of non-zero effects), as SAEBench's select_top_n_features.
+
+    With signed (TPP) effects and fewer than k positive ones, zero-effect latents outrank the
+    negative ones and are picked, ties broken by topk, as in the reference.
+    """
+    if n > effects.numel():
+        raise ValueError(f"cannot select {n} of {effects.numel()} latents")
+    k = min(n, int((effects != 0).sum()))
+    mask = torch.zeros_like(effects, dtype=torch.bool)
+    if k > 0:
+        mask[torch.topk(effects, k).indices] = True
+    return mask
+
+
+# -- ablation and accuracies -------------------------------------------------------------------
+
+
+def ablated_pooled(
+    act_sum: Tensor, count: Tensor, all_sum: Tensor, W_dec: Tensor, mask: Tensor
+) -> Tensor:
+    """Pooled activations with the `mask` latents zero-ablated (SAEBench's
+    ablated_precomputed_activations), via the module docstring's identity:
+    (act_sum - all_sum[:, mask] @ W_dec[mask]) / count, in float32, returned in act_sum's dtype.
+    `W_dec` must be the matrix decode applies (`decoder_matrix`)."""
+    mask = mask.to(all_sum.device)
+    removed = all_sum[:, mask].to(torch.float32) @ W_dec[mask.to(W_dec.device)].to(
+        device=all_sum.device, dtype=torch.float32
+    )
+    pooled = (act_sum.to(torch.float32) - removed.to(act_sum.device)) / count.to(torch.float32)[
+        :, None
+    ]
+    return pooled.to(act_sum.dtype)
+
+
+def probe_test_accuracies(
+    probes: Mapping[str, nn.Module],
+    classes: Iterable[str],
+    pooled: Mapping[str, Tensor],
+    batch_size: int,
+    generator: torch.Generator,
+    scr: bool,
+) -> dict[str, float]:
+    """SAEBench's get_probe_test_accuracy: each class's probe on a fresh probe set of its class.
+
+    With `scr`, then (get_scr_probe_test_accuracy) for each class that is a paired key: one fresh
+    paired probe set, on which every OTHER paired-key probe is evaluated, keyed
+    "{other} probe on {class} data".
+    """
+    classes = list(classes)
+    accuracies = {}
+    for name in classes:
+        x, y = one_vs_rest(pooled, name, generator, paired=scr)
+        accuracies[name] = probe_accuracy(probes[name], x, y, batch_size)
+    if scr:
+        for name in classes:
+            if name not in PAIRED_CLASS_KEYS:
+                continue
+            x, y = one_vs_rest(pooled, name, generator, paired=True)
+            for other in PAIRED_CLASS_KEYS:
+                if other != name:
+                    accuracies[f"{other} probe on {name} data"] = probe_accuracy(
+                        probes[other], x, y, batch_size
+                    )
+    return accuracies
+
+
+# -- scores ------------------------------------------------------------------------------------
+
+
+def scr_scores(
+    class_accuracies: Mapping[str, Mapping[int, Mapping[str, float]]],
+    clean: Mapping[str, float],
+) -> dict[str, float]:
+    """SAEBench's get_scr_plotting_dict.
+
+    `class_accuracies[ablated class][n][measured key]` after ablating n latents; `clean` the
+    accuracies without ablation. Direction 1 ablates the "male / female" latents and measures the
+    biased probe on "professor / nurse" data; direction 2 the reverse. Score =
+    (changed - original) / (clean - original), or 0 when clean - original < 0.001 (also when
+    negative). `scr_metric_threshold_{n}` is the direction whose biased-probe clean accuracy is
+    lower; it is absent when the two are equal, as in the reference.
+    """
+    dir1_acc = clean[f"{SPURIOUS_PROBE} probe on professor / nurse data"]
+    dir2_acc = clean[f"{SPURIOUS_PROBE} probe on male / female data"]
+    directions = {
+        1: ("male / female", "professor / nurse"),
+        2: ("professor / nurse", "male / female"),
+    }
+    results = {}
+    for direction, (ablated, evaluated) in directions.items():
+        biased_key = f"{SPURIOUS_PROBE} probe on {evaluated} data"
+        clean_acc, original_acc = clean[evaluated], clean[biased_key]
+        for n, accuracies in class_accuracies[ablated].items():
+            if clean_acc - original_acc < 0.001:
+                score = 0.0
+            else:
+                score = (accuracies[biased_key] - original_acc) / (clean_acc - original_acc)
+            results[f"scr_dir{direction}_threshold_{n}"] = score
+            if (direction == 1 and dir1_acc < dir2_acc) or (direction == 2 and dir1_acc > dir2_acc):
+                results[f"scr_metric_threshold_{n}"] = score
+    return results
+
+
+def tpp_scores(
+    class_accuracies: Mapping[str, Mapping[int, Mapping[str, float]]],
+    clean: Mapping[str, float],
+) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """SAEBench's create_tpp_plotting_dict: (means over classes, per-class metrics).
+
+    For ablated class c and n latents: intended = clean[c] - acc[c][n][c]; unintended = mean over
+    the other classes u of clean[u] - acc[c][n][u]; total = intended - unintended.
+    """
+    classes = list(clean)
+    if any(" probe on " in name for name in classes):
+        raise ValueError("TPP scores got SCR cross-probe accuracies")
+    per_class = {}
+    for name in classes:
+        metrics = {}
+        for n, accuracies in class_accuracies[name].items():
+            intended = clean[name] - accuracies[name]
+            others = [clean[other] - accuracies[other] for other in classes if other != name]
+            unintended = sum(others) / len(others)
+            metrics[f"tpp_threshold_{n}_total_metric"] = intended - unintended
+            metrics[f"tpp_threshold_{n}_intended_diff_only"] = intended
+            metrics[f"tpp_threshold_{n}_unintended_diff_only"] = unintended
+        per_class[name] = metrics
+    keys = next(iter(per_class.values())).keys()
+    overall = {key: sum(m[key] for m in per_class.values()) / len(per_class) for key in keys}
+    return overall, per_class
+
+
+def average_over(runs: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    """Per-metric unweighted mean over the runs (datasets / SCR pairs) that report the metric, in
+    first-seen key order (SAEBench's average_results_dictionaries)."""
+    collected: dict[str, list[float]] = {}
+    for metrics in runs:
+        for key, value in metrics.items():
+            collected.setdefault(key, []).append(value)
+    return {key: sum(values) / len(values) for key, values in collected.items()}

@@ -1,0 +1,312 @@
+"""SCR (spurious correlation removal) and TPP (targeted probe perturbation).
+
+Both train probes on the model's mean-pooled activations, rank the SAE's latents by how much they
+carry a probe's class (mean latent difference times the probe's reading of the latent's decoder
+row), zero-ablate the top n latents inside the SAE reconstruction (keeping the SAE's error) and
+measure the probes again:
+
+- SCR: a probe trained where profession and gender (or category and rating) always coincide picks
+  up both; ablating the latents of the spurious attribute should restore its accuracy on the
+  other one. The score is the fraction of the gap to an unbiased probe that ablation closes.
+- TPP: ablating one class's latents should hurt that class's probe and leave the others alone.
+
+Model activations, probes and clean accuracies are computed once per (model, hook, texts) and
+cached. An SAE then costs one encoder pass over the cached activations: ablation is computed from
+per-text latent sums (see `ablation.ablated_pooled`), not by re-running the SAE per ablation.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import torch
+from pydantic import Field, field_validator
+
+from saeeval.data.classification import CHOSEN_CLASSES
+from saeeval.evals.base import EvalConfig, EvalContext
+from saeeval.evals.probing.ablation import (
+    PAIRED_CLASS_KEYS,
+    ablated_pooled,
+    all_node_effects,
+    average_over,
+    decoder_matrix,
+    probe_test_accuracies,
+    scr_scores,
+    select_top_n,
+    tpp_scores,
+)
+from saeeval.evals.probing.datasets import ProbingData, load_probing_data
+from saeeval.evals.probing.probes import Probe, train_probes
+from saeeval.evals.probing.text_activations import sae_statistics_of_texts
+from saeeval.results.records import build_result
+from saeeval.saes import LoadedSAE
+
+SCHEMA_N_VALUES = (2, 5, 10, 20, 50, 100, 500)  # the n's SAEBench's output schemas have fields for
+SCR_CLASSES = ["male / female", "professor / nurse", "male_professor / female_nurse"]
+
+
+def _default_pairs() -> dict[str, list[tuple[str, str]]]:
+    return {
+        "LabHC/bias_in_bios_class_set1": [
+            ("professor", "nurse"),
+            ("architect", "journalist"),
+            ("surgeon", "psychologist"),
+            ("attorney", "teacher"),
+        ],
+        "canrager/amazon_reviews_mcauley_1and5": [
+            ("Books", "CDs_and_Vinyl"),
+            ("Software", "Electronics"),
+            ("Pet_Supplies", "Office_Products"),
+            ("Industrial_and_Scientific", "Toys_and_Games"),
+        ],
+    }
+
+
+class ScrAndTppEvalConfig(EvalConfig):
+    """SAEBench's `ScrAndTppEvalConfig` (same fields, same defaults) plus saeeval's additions."""
+
+    random_seed: int = 42
+    dataset_names: list[str] = Field(
+        default_factory=lambda: [
+            "LabHC/bias_in_bios_class_set1",
+            "canrager/amazon_reviews_mcauley_1and5",
+        ]
+    )
+    perform_scr: bool = True
+    early_stopping_patience: int = Field(20, gt=0)
+    train_set_size: int = Field(4000, gt=0)
+    test_set_size: int = Field(1000, gt=0)
+    context_length: int = Field(128, gt=1)
+    probe_train_batch_size: int = Field(16, gt=0)
+    probe_test_batch_size: int = Field(500, gt=0)
+    probe_epochs: int = Field(20, gt=0)
+    probe_lr: float = Field(1e-3, gt=0)
+    probe_l1_penalty: float = Field(1e-3, ge=0)
+    sae_batch_size: int = Field(125, gt=0)
+    llm_batch_size: int = Field(32, gt=0)
+    llm_dtype: str = ""
+    lower_vram_usage: bool = False
+    model_name: str = ""
+    n_values: list[int] = Field(default_factory=lambda: list(SCHEMA_N_VALUES))
+    column1_vals_lookup: dict[str, list[tuple[str, str]]] = Field(default_factory=_default_pairs)
+    # saeeval's additions (see the sparse probing config).
+    dataset_source: str = "offline"
+    size_preset: str = "saebench-default"
+
+    @field_validator("probe_test_batch_size")
+    @classmethod
+    def _cap_test_batch(cls, value: int) -> int:
+        return min(value, 500)  # SAEBench caps it at 500
+
+
+# Built-in datasets on a CPU: a twentieth of SAEBench's probe sets (TPP then reads the same
+# texts as sparse probing, so their activations are shared).
+OFFLINE_PRESET = {"size_preset": "offline-cpu", "train_set_size": 200, "test_set_size": 100}
+
+
+class _ScrTppEval:
+    name: ClassVar[str]
+    eval_type_id: ClassVar[str]
+    config_class: ClassVar[type[EvalConfig]] = ScrAndTppEvalConfig
+    scr: ClassVar[bool]
+
+    def default_config(self, context: EvalContext) -> ScrAndTppEvalConfig:
+        config = ScrAndTppEvalConfig(
+            model_name=context.model.name,
+            llm_dtype=str(context.model.dtype).replace("torch.", ""),
+            perform_scr=self.scr,
+        )
+        if context.offline:
+            return config.model_copy(update=OFFLINE_PRESET)
+        return config.model_copy(update={"dataset_source": "hub"})
+
+    def run(
+        self, context: EvalContext, saes: list[LoadedSAE], config: ScrAndTppEvalConfig
+    ) -> Iterator[tuple[LoadedSAE, dict[str, Any]]]:
+        if config.perform_scr != self.scr:
+            config = config.model_copy(update={"perform_scr": self.scr})
+        groups: dict[str, list[LoadedSAE]] = defaultdict(list)
+        for loaded in saes:
+            groups[loaded.sae.hook_name].append(loaded)
+        for hook, group in groups.items():
+            runs = []
+            for data in self._datasets(context, hook, config):
+                classes = SCR_CLASSES if self.scr else list(data.texts.train)
+                runs.append((data, classes, self._model_side(context, hook, data, classes, config)))
+            for loaded in group:
+                yield loaded, self._evaluate(context, loaded, runs, config)
+
+    def _datasets(self, context, hook, config) -> Iterator[ProbingData]:
+        for name in config.dataset_names:
+            if not self.scr:
+                yield load_probing_data(context, hook, name, config)
+                continue
+            for pair in config.column1_vals_lookup.get(name, []):
+                yield load_probing_data(context, hook, name, config, spurious_pair=tuple(pair))
+
+    # -- the model side: probes and clean accuracies, once per (model, hook, texts) ------------
+
+    def _model_side(self, context, hook, data: ProbingData, classes, config):
+        recipe = config.model_dump(
+            include={
+                "random_seed",
+                "probe_train_batch_size",
+                "probe_test_batch_size",
+                "probe_epochs",
+                "probe_lr",
+                "probe_l1_penalty",
+                "early_stopping_patience",
+            }
+        )
+        entry = context.cache.entry(
+            f"{self.eval_type_id}-probes",
+            {"model": context.model.fingerprint, "hook": hook, "data": data.fingerprint, **recipe},
+        )
+        keys = list(data.texts.train)
+        if entry.complete:
+            stored = entry.load_chunk(0)
+            probes = {}
+            for i, key in enumerate(keys):
+                probe = Probe(stored[f"weight_{i}"].shape[1], torch.Generator())
+                probe.load_state_dict(
+                    {"net.weight": stored[f"weight_{i}"], "net.bias": stored[f"bias_{i}"]}
+                )
+                probes[key] = probe
+            return probes, entry.meta["clean"]
+        generator = _generator(config, data, 0)
+        train, test = data.pooled_model_activations()
+        probes, _ = train_probes(
+            train,
+            test,
+            generator=generator,
+            use_sklearn=False,
+            batch_size=config.probe_train_batch_size,
+            epochs=config.probe_epochs,
+            lr=config.probe_lr,
+            patience=config.early_stopping_patience,
+            paired=self.scr,
+            l1_penalty=config.probe_l1_penalty,
+        )
+        with torch.no_grad():
+            clean = probe_test_accuracies(
+                probes, classes, test, config.probe_test_batch_size, generator, self.scr
+            )
+        tensors = {}
+        for i, key in enumerate(keys):
+            tensors[f"weight_{i}"] = probes[key].net.weight.detach()
+            tensors[f"bias_{i}"] = probes[key].net.bias.detach()
+        entry.save_chunk(0, tensors)
+        entry.mark_complete({"clean": clean, "classes": keys})
+        return probes, clean
+
+    # -- the SAE side -------------------------------------------------------------------------
+
+    def _evaluate(self, context, loaded: LoadedSAE, runs, config) -> dict[str, Any]:
+        sae = loaded.sae
+        n_values = [n for n in config.n_values if n <= sae.d_sae]
+        if len(n_values) < len(config.n_values):
+            context.note(
+                loaded,
+                f"{self.name}: n values above the SAE's {sae.d_sae} latents left out "
+                f"({', '.join(str(n) for n in config.n_values if n > sae.d_sae)})",
+            )
+        per_run, unstructured, degenerate = {}, {}, []
+        for data, classes, (probes, clean) in runs:
+            stats = sae_statistics_of_texts(sae, data.activations)
+            generator = _generator(config, data, 1)
+            train_means, _ = data.split_by_class(stats.mean_latents_fp32())
+            with torch.no_grad():
+                effects = all_node_effects(
+                    train_means, probes, classes, sae.W_dec.detach(), generator, self.scr
+                )
+                decoder = decoder_matrix(sae).detach()
+                test = {
+                    key: (stats.act_sum[rows], stats.count[rows], stats.all_sum[rows])
+                    for key, rows in data.test_rows.items()
+                }
+                accuracies: dict[str, dict[int, dict[str, float]]] = {}
+                for ablated in classes:
+                    accuracies[ablated] = {}
+                    for n in n_values:
+                        mask = select_top_n(effects[ablated], n)
+                        pooled = {
+                            key: ablated_pooled(act_sum, count, all_sum, decoder, mask)
+                            for key, (act_sum, count, all_sum) in test.items()
+                        }
+                        accuracies[ablated][n] = probe_test_accuracies(
+                            probes,
+                            classes,
+                            pooled,
+                            config.probe_test_batch_size,
+                            generator,
+                            self.scr,
+                        )
+            if all(not effects[c].any() for c in classes):
+                degenerate.append(f"{data.name}: no latent has a non-zero effect on any probe")
+            elif all(acc == clean for per_n in accuracies.values() for acc in per_n.values()):
+                degenerate.append(f"{data.name}: no ablation changed any probe accuracy")
+            if self.scr:
+                per_run[data.name] = scr_scores(accuracies, clean)
+            else:
+                per_run[data.name], unstructured[data.texts.name] = tpp_scores(accuracies, clean)
+        for message in degenerate:
+            context.note(loaded, f"{self.name} result is degenerate: {message}")
+        return self._result(loaded, per_run, unstructured, config)
+
+    def _result(self, loaded, per_run, unstructured, config) -> dict[str, Any]:
+        keys = self._metric_keys()
+        overall = average_over(per_run.values())
+        metrics = {key: overall.get(key) for key in keys}
+        details = []
+        for name, run_metrics in per_run.items():
+            suffix = "_results" if self.scr else "_tpp_results"
+            details.append(
+                {"dataset_name": f"{name}{suffix}", **{k: run_metrics.get(k) for k in keys}}
+            )
+        return build_result(
+            self.eval_type_id,
+            config.model_dump(mode="json"),
+            {f"{self.eval_type_id}_metrics": metrics},
+            details,
+            loaded,
+            unstructured or None,
+        )
+
+    def _metric_keys(self) -> list[str]:
+        if self.scr:
+            return [
+                f"scr_{kind}_threshold_{n}"
+                for n in SCHEMA_N_VALUES
+                for kind in ("dir1", "metric", "dir2")
+            ]
+        return [
+            f"tpp_threshold_{n}_{kind}"
+            for n in SCHEMA_N_VALUES
+            for kind in ("total_metric", "intended_diff_only", "unintended_diff_only")
+        ]
+
+
+class ScrEval(_ScrTppEval):
+    """SCR: does ablating an attribute's latents undo a probe's spurious correlation?"""
+
+    name = "scr"
+    eval_type_id = "scr"
+    scr = True
+
+
+class TppEval(_ScrTppEval):
+    """TPP: does ablating a class's latents hurt only that class's probe?"""
+
+    name = "tpp"
+    eval_type_id = "tpp"
+    scr = False
+
+
+def _generator(config: ScrAndTppEvalConfig, data: ProbingData, side: int) -> torch.Generator:
+    """One seeded stream per (texts, model or SAE side); see sparse probing's `_generator`."""
+    return torch.Generator().manual_seed(config.random_seed + 1000 * data.seed_offset + side)
+
+
+__all__ = ["PAIRED_CLASS_KEYS", "CHOSEN_CLASSES", "ScrAndTppEvalConfig", "ScrEval", "TppEval"]

@@ -1,0 +1,230 @@
+"""Sparse probing: how well do a few SAE latents classify texts, next to the model's own channels?
+
+SAEBench's procedure per dataset: mean-pool the activations of each text, train one-vs-rest
+probes per class on all model channels (a torch probe) and on the top-k channels by class mean
+difference (logistic regression), then the same on the SAE's mean-pooled latents. Model
+activations and every model-side probe are computed once per (model, hook, dataset) and cached;
+each SAE costs one encoder pass over the cached activations and its own probes.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import torch
+from pydantic import Field
+
+from saeeval.evals.base import EvalConfig, EvalContext
+from saeeval.evals.probing.datasets import ProbingData, load_probing_data
+from saeeval.evals.probing.probes import train_probes
+from saeeval.evals.probing.text_activations import sae_statistics_of_texts
+from saeeval.results.records import build_result
+from saeeval.saes import LoadedSAE
+
+EVAL_TYPE_ID = "sparse_probing"
+SCHEMA_K_VALUES = (1, 2, 5, 10, 20, 50, 100)  # the k's SAEBench's output schema has fields for
+# SAEBench's torch probe on all channels: mini-batches of 250, 100 epochs, lr 1e-2, patience 10.
+FULL_PROBE = {"batch_size": 250, "epochs": 100, "lr": 1e-2, "patience": 10}
+
+SAEBENCH_DATASETS = [
+    "LabHC/bias_in_bios_class_set1",
+    "LabHC/bias_in_bios_class_set2",
+    "LabHC/bias_in_bios_class_set3",
+    "canrager/amazon_reviews_mcauley_1and5",
+    "canrager/amazon_reviews_mcauley_1and5_sentiment",
+    "codeparrot/github-code",
+    "fancyzhx/ag_news",
+    "Helsinki-NLP/europarl",
+]
+
+
+class SparseProbingEvalConfig(EvalConfig):
+    """SAEBench's `SparseProbingEvalConfig` (same fields and defaults) plus saeeval's additions."""
+
+    random_seed: int = 42
+    dataset_names: list[str] = Field(default_factory=lambda: list(SAEBENCH_DATASETS))
+    probe_train_set_size: int = Field(4000, gt=0)
+    probe_test_set_size: int = Field(1000, gt=0)
+    context_length: int = Field(128, gt=1)
+    sae_batch_size: int = Field(125, gt=0)
+    llm_batch_size: int | None = Field(None, gt=0)
+    llm_dtype: str = ""
+    model_name: str = ""
+    k_values: list[int] = Field(default_factory=lambda: [1, 2, 5])
+    lower_vram_usage: bool = False
+    # saeeval's additions: where the texts come from ("offline": the built-in datasets, "hub",
+    # or a local folder) and which size preset filled the sizes.
+    dataset_source: str = "offline"
+    size_preset: str = "saebench-default"
+
+
+# Built-in datasets on a CPU: a twentieth of SAEBench's probe sets keeps the eval to minutes
+# (model activations for ~5k short texts dominate; each further SAE costs seconds).
+OFFLINE_PRESET = {
+    "size_preset": "offline-cpu",
+    "probe_train_set_size": 200,
+    "probe_test_set_size": 100,
+}
+
+
+def _mean(values) -> float:
+    return statistics.mean(float(v) for v in values)
+
+
+class SparseProbingEval:
+    name: ClassVar[str] = "sparse_probing"
+    eval_type_id: ClassVar[str] = EVAL_TYPE_ID
+    config_class: ClassVar[type[EvalConfig]] = SparseProbingEvalConfig
+
+    def default_config(self, context: EvalContext) -> SparseProbingEvalConfig:
+        config = SparseProbingEvalConfig(
+            model_name=context.model.name,
+            llm_dtype=str(context.model.dtype).replace("torch.", ""),
+            llm_batch_size=32,
+        )
+        if context.offline:
+            return config.model_copy(update=OFFLINE_PRESET)
+        return config.model_copy(update={"dataset_source": "hub"})
+
+    def run(
+        self, context: EvalContext, saes: list[LoadedSAE], config: SparseProbingEvalConfig
+    ) -> Iterator[tuple[LoadedSAE, dict[str, Any]]]:
+        groups: dict[str, list[LoadedSAE]] = defaultdict(list)
+        for loaded in saes:
+            groups[loaded.sae.hook_name].append(loaded)
+        for hook, group in groups.items():
+            datasets = [
+                load_probing_data(context, hook, name, config) for name in config.dataset_names
+            ]
+            model_results = [self._model_results(context, hook, data, config) for data in datasets]
+            for loaded in group:
+                per_dataset = {}
+                for data, llm in zip(datasets, model_results, strict=True):
+                    per_dataset[data.name] = {**self._sae_results(loaded, data, config), **llm}
+                _flag_chance(context, loaded, per_dataset)
+                yield loaded, self._result(loaded, per_dataset, config)
+
+    # -- the model side, once per (model, hook, dataset) --------------------------------------
+
+    def _model_results(
+        self, context: EvalContext, hook: str, data: ProbingData, config: SparseProbingEvalConfig
+    ) -> dict[str, dict[str, float]]:
+        entry = context.cache.entry(
+            "sparse-probing-llm",
+            {
+                "model": context.model.fingerprint,
+                "hook": hook,
+                "data": data.fingerprint,
+                "k_values": config.k_values,
+                "seed": config.random_seed,
+                "recipe": FULL_PROBE,
+            },
+        )
+        if entry.complete:
+            return entry.meta["results"]
+        train, test = data.pooled_model_activations()
+        results = _probe_results("llm", train, test, config, _generator(config, data, "llm"))
+        entry.mark_complete({"results": results})
+        return results
+
+    # -- the SAE side ---------------------------------------------------------------------------
+
+    def _sae_results(
+        self, loaded: LoadedSAE, data: ProbingData, config: SparseProbingEvalConfig
+    ) -> dict[str, dict[str, float]]:
+        statistics_ = sae_statistics_of_texts(loaded.sae, data.activations)
+        train, test = data.split_by_class(statistics_.pooled_latents())
+        generator = _generator(config, data, "sae")
+        if config.lower_vram_usage:  # SAEBench skips the full-width SAE probe then
+            results = {"sae_test_accuracy": {"-1": -1.0}}
+            return results | _probe_results("sae", train, test, config, generator, full=False)
+        return _probe_results("sae", train, test, config, generator)
+
+    def _result(
+        self,
+        loaded: LoadedSAE,
+        per_dataset: dict[str, dict[str, dict[str, float]]],
+        config: SparseProbingEvalConfig,
+    ) -> dict[str, Any]:
+        means = {
+            name: {metric: _mean(per_class.values()) for metric, per_class in results.items()}
+            for name, results in per_dataset.items()
+        }
+        keys = ["test_accuracy"] + [f"top_{k}_test_accuracy" for k in SCHEMA_K_VALUES]
+
+        def averaged(side: str) -> dict[str, float | None]:
+            out = {}
+            for key in keys:
+                values = [m[f"{side}_{key}"] for m in means.values() if f"{side}_{key}" in m]
+                out[f"{side}_{key}"] = _mean(values) if values else None
+            return out
+
+        details = []
+        for name, mean in means.items():
+            row: dict[str, Any] = {"dataset_name": f"{name}_results"}
+            for side in ("llm", "sae"):
+                for key in keys:
+                    row[f"{side}_{key}"] = mean.get(f"{side}_{key}")
+            details.append(row)
+        unstructured = {f"{name}_results": results for name, results in per_dataset.items()}
+        return build_result(
+            EVAL_TYPE_ID,
+            config.model_dump(),
+            {"llm": averaged("llm"), "sae": averaged("sae")},
+            details,
+            loaded,
+            unstructured,
+        )
+
+
+# Every one-vs-rest probe set is balanced, so chance is 0.5; a little above it is still chance.
+CHANCE_ACCURACY = 0.55
+
+
+def _flag_chance(context: EvalContext, loaded: LoadedSAE, per_dataset) -> None:
+    """The silent failure seen in practice: an SAE whose probes sit at chance everywhere."""
+    sae_accuracies = [
+        accuracy
+        for results in per_dataset.values()
+        for metric, per_class in results.items()
+        if metric.startswith("sae_top_")
+        for accuracy in per_class.values()
+    ]
+    if sae_accuracies and max(sae_accuracies) <= CHANCE_ACCURACY:
+        context.note(
+            loaded,
+            f"sparse probing: every top-k probe on this SAE's latents is at chance (at most "
+            f"{max(sae_accuracies):.2f} on every dataset and k); its latents may be dead, or it "
+            f"may not read {loaded.sae.hook_name} of this model",
+        )
+
+
+def _generator(config: SparseProbingEvalConfig, data: ProbingData, side: str) -> torch.Generator:
+    """One seeded stream per (dataset, side), so a number never depends on what ran before it
+    (SAEBench seeds once per SAE, which makes its numbers depend on its cache state)."""
+    offset = {"llm": 0, "sae": 1}[side]
+    return torch.Generator().manual_seed(config.random_seed + 1000 * data.seed_offset + offset)
+
+
+def _probe_results(
+    side: str,
+    train: dict[str, torch.Tensor],
+    test: dict[str, torch.Tensor],
+    config: SparseProbingEvalConfig,
+    generator: torch.Generator,
+    full: bool = True,
+) -> dict[str, dict[str, float]]:
+    """{metric: {class: test accuracy}}: the full-width torch probe, then top-k sklearn probes."""
+    results = {}
+    if full:
+        _, accuracies = train_probes(
+            train, test, generator=generator, use_sklearn=False, **FULL_PROBE
+        )
+        results[f"{side}_test_accuracy"] = accuracies
+    for k in config.k_values:
+        _, accuracies = train_probes(train, test, generator=generator, k=k, use_sklearn=True)
+        results[f"{side}_top_{k}_test_accuracy"] = accuracies
+    return results

@@ -1,0 +1,165 @@
+"""Sparse probing, SCR and TPP through `saeeval run`: SAEBench's layout and schemas, reuse of the
+model side across SAEs, and the diagnostics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from helpers import random_sae, saved
+from tiny_models import tiny_model
+
+from saeeval.activations import ActivationCache
+from saeeval.runner import RunRequest, run
+
+SMALL = {
+    "sparse_probing": {
+        "dataset_names": ["LabHC/bias_in_bios_class_set1", "Helsinki-NLP/europarl"],
+        "probe_train_set_size": 80,
+        "probe_test_set_size": 40,
+        "k_values": [1, 5],
+    },
+    "scr": {
+        "dataset_names": ["LabHC/bias_in_bios_class_set1"],
+        "column1_vals_lookup": {"LabHC/bias_in_bios_class_set1": [["professor", "nurse"]]},
+        "train_set_size": 80,
+        "test_set_size": 40,
+        "n_values": [2, 10, 20],
+    },
+    "tpp": {
+        "dataset_names": ["canrager/amazon_reviews_mcauley_1and5"],
+        "train_set_size": 80,
+        "test_set_size": 40,
+        "n_values": [2, 10, 20],
+    },
+}
+
+
+def schema(eval_type_id: str) -> dict:
+    import sae_bench
+
+    folder = {"sparse_probing": "sparse_probing", "scr": "scr_and_tpp", "tpp": "scr_and_tpp"}
+    path = Path(sae_bench.__file__).parent / "evals" / folder[eval_type_id]
+    return json.loads((path / f"eval_output_schema_{eval_type_id}.json").read_text())
+
+
+def _run(tmp_path, model, saes, cache=None, evals=("sparse_probing", "scr", "tpp")):
+    messages = []
+    outcome = run(
+        RunRequest(
+            saes=[str(s) for s in saes],
+            evals=list(evals),
+            out=tmp_path / "out",
+            device="cpu",
+            overrides=SMALL,
+        ),
+        log=messages.append,
+        model_loader=lambda *_: model,
+        cache=cache,
+    )
+    return outcome, messages
+
+
+def _check_results(outcome, n_saes: int) -> dict[str, list[dict]]:
+    from sae_bench.sae_bench_utils import graphing_utils
+
+    by_eval: dict[str, list[dict]] = {}
+    for eval_name, _, path in outcome.written:
+        result = json.loads(path.read_text())
+        jsonschema.validate(result, schema(result["eval_type_id"]))
+        by_eval.setdefault(eval_name, []).append(result)
+    assert {name: len(results) for name, results in by_eval.items()} == {
+        "sparse_probing": n_saes,
+        "scr": n_saes,
+        "tpp": n_saes,
+    }
+    paths = [str(p) for _, _, p in outcome.written if p.parent.name == "sparse_probing"]
+    assert len(graphing_utils.get_eval_results(paths)) == n_saes  # SAEBench's reader takes them
+    return by_eval
+
+
+def test_probing_evals_on_a_tiny_model(tmp_path, isolated_cache):
+    model = tiny_model("llama")
+    hook = "blocks.1.hook_resid_post"
+    sae = saved(random_sae("topk", 64, 128, hook, model_name="tiny-llama", k=8), tmp_path / "a")
+    outcome, _ = _run(tmp_path, model, [sae])
+    results = _check_results(outcome, 1)
+
+    probing = results["sparse_probing"][0]
+    details = {d["dataset_name"]: d for d in probing["eval_result_details"]}
+    assert set(details) == {
+        "LabHC/bias_in_bios_class_set1_results",
+        "Helsinki-NLP/europarl_results",
+    }
+    for row in details.values():
+        for key in ("llm_test_accuracy", "llm_top_1_test_accuracy", "sae_top_5_test_accuracy"):
+            assert 0 <= row[key] <= 1
+        assert row["sae_top_2_test_accuracy"] is None  # k not asked for
+    per_class = probing["eval_result_unstructured"]["Helsinki-NLP/europarl_results"]
+    assert set(per_class["llm_test_accuracy"]) == {"en", "fr", "de", "es", "nl"}
+
+    scr = results["scr"][0]
+    assert [d["dataset_name"] for d in scr["eval_result_details"]] == [
+        "LabHC/bias_in_bios_class_set1_scr_professor_nurse_results"
+    ]
+    assert scr["eval_result_metrics"]["scr_metrics"]["scr_dir1_threshold_10"] is not None
+    assert scr["eval_result_metrics"]["scr_metrics"]["scr_dir1_threshold_50"] is None
+
+    tpp = results["tpp"][0]
+    assert tpp["eval_result_details"][0]["dataset_name"] == (
+        "canrager/amazon_reviews_mcauley_1and5_tpp_results"
+    )
+    classes = tpp["eval_result_unstructured"]["canrager/amazon_reviews_mcauley_1and5"]
+    assert set(classes) == {"1", "2", "3", "5", "6"}
+    metrics = tpp["eval_result_metrics"]["tpp_metrics"]
+    assert metrics["tpp_threshold_10_total_metric"] == pytest.approx(
+        metrics["tpp_threshold_10_intended_diff_only"]
+        - metrics["tpp_threshold_10_unintended_diff_only"]
+    )
+
+
+def test_dead_sae_is_flagged(tmp_path, isolated_cache):
+    """An SAE whose latents never fire: sparse probing at chance, SCR/TPP with nothing to ablate;
+    each is reported, not passed off as a result."""
+    import torch
+
+    model = tiny_model("llama")
+    hook = "blocks.1.hook_resid_post"
+    sae = random_sae("standard", 64, 128, hook, model_name="tiny-llama")
+    with torch.no_grad():
+        sae.b_enc.fill_(-1e4)
+    outcome, messages = _run(tmp_path, model, [saved(sae, tmp_path / "dead")])
+    warnings = [w for _, _, w in outcome.warnings]
+    assert any("at chance" in w for w in warnings)
+    assert any("scr result is degenerate" in w for w in warnings)
+    assert any("tpp result is degenerate" in w for w in warnings)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert any("at chance" in d for d in manifest["results"]["sparse_probing/dead"]["diagnostics"])
+
+
+@pytest.mark.embedded
+def test_probing_evals_on_the_embedded_model(tmp_path, embedded_model, isolated_cache):
+    """SmolLM2 on the built-in datasets: the model's probes read the classes well, and a second
+    SAE at the hook reuses every activation and model-side probe."""
+    hook = "blocks.6.hook_resid_post"
+    saes = [
+        saved(
+            random_sae(arch, 576, 1152, hook, seed=i, model_name="smollm2-135m", k=32),
+            tmp_path / arch,
+        )
+        for i, arch in enumerate(["topk", "standard"])
+    ]
+    first_cache, second_cache = ActivationCache(), ActivationCache()
+    first, _ = _run(tmp_path, embedded_model, saes[:1], first_cache)
+    second, _ = _run(tmp_path, embedded_model, saes[1:], second_cache)
+    assert first_cache.model_forward_passes > 0
+    assert second_cache.model_forward_passes == 0
+    for outcome in (first, second):
+        results = {e: json.loads(p.read_text()) for e, _, p in outcome.written}
+        for result in results.values():
+            jsonschema.validate(result, schema(result["eval_type_id"]))
+        llm = results["sparse_probing"]["eval_result_metrics"]["llm"]
+        assert llm["llm_test_accuracy"] > 0.8  # the built-in datasets carry signal
+        assert llm["llm_top_1_test_accuracy"] < llm["llm_test_accuracy"]
