@@ -117,6 +117,17 @@ def test_batch_topk_learns_an_inference_threshold_giving_about_k():
     assert 3 <= l0 <= 9
 
 
+def test_batch_topk_threshold_follows_the_end_of_a_short_run():
+    # The smallest kept activation drops from 2 to 1 a third of the way in: the threshold must
+    # end near 1 (the recipe's bare 0.999 decay would still sit near 1.5 after 400 steps).
+    cls = TRAINERS["batch_topk"]
+    cfg = cls.config_class(d_in=D_IN, d_sae=64, total_steps=500, k=4, threshold_start_step=100)
+    trainer = cls(cfg, next(synthetic_batches(1, 64)))
+    for step in range(500):
+        trainer.after_step(step, torch.tensor([[0.0, 2.0 if step < 200 else 1.0, 3.0]]))
+    assert trainer.threshold == pytest.approx(1.0, abs=0.01)
+
+
 def test_auxk_sends_gradient_to_dead_latents_only_when_switched_on():
     x = next(synthetic_batches(1, 128, seed=3))
     grads = {}

@@ -7,6 +7,11 @@ and unit-norm decoder rows. Alongside, learn the inference threshold: an exponen
 of the smallest activation kept in each batch. At inference the SAE is a JumpReLU with that
 threshold for every latent, which keeps about k latents per token on average without needing
 the batch.
+
+The recipe's decay (0.999) remembers about a thousand steps; a short run (1M tokens is under a
+thousand batches) would end with a threshold still weighted towards the first batches, whose
+smallest kept activations are larger, and infer well under k latents per token. The decay is
+therefore capped so the average spans at most a tenth of the run.
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ class BatchTopKTrainer(SAETrainer):
         if positive.numel() == 0:
             return
         smallest = positive.min().item()
-        beta = self.cfg.threshold_beta
+        beta = min(self.cfg.threshold_beta, 1 - 10 / self.cfg.total_steps)
         self.threshold = (
             smallest if self.threshold < 0 else beta * self.threshold + (1 - beta) * smallest
         )
