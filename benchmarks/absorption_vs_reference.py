@@ -182,7 +182,9 @@ def main() -> None:
             "reference_setup_s": round(reference_setup, 1),
             "reference_per_sae_s": [round(t, 1) for t in per_sae],
             "reference_one_sae_s": round(reference_one, 1),
+            "reference_all_saes_s": round(reference_setup + sum(per_sae), 1),
             "speedup_one_sae": round(reference_one / ours_one, 2),
+            "speedup_all_saes": round((reference_setup + sum(per_sae)) / ours_all, 2),
             "marginal_cost_vs_reference_per_sae": round(ours_marginal / reference_marginal, 3),
             "saeeval_mean_absorption": round(
                 results[0]["eval_result_metrics"]["mean"]["mean_absorption_fraction_score"], 4

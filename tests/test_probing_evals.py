@@ -12,6 +12,7 @@ from helpers import random_sae, saved
 from tiny_models import tiny_model
 
 from saeeval.activations import ActivationCache
+from saeeval.evals.probing.scr_tpp import SCR_CLASSES
 from saeeval.runner import RunRequest, run
 
 SMALL = {
@@ -106,6 +107,10 @@ def test_probing_evals_on_a_tiny_model(tmp_path, isolated_cache):
     ]
     assert scr["eval_result_metrics"]["scr_metrics"]["scr_dir1_threshold_10"] is not None
     assert scr["eval_result_metrics"]["scr_metrics"]["scr_dir1_threshold_50"] is None
+    clean = scr["eval_result_unstructured"]["LabHC/bias_in_bios_class_set1_scr_professor_nurse"][
+        "clean_probe_accuracies"
+    ]
+    assert set(SCR_CLASSES) <= set(clean) and all(0 <= a <= 1 for a in clean.values())
 
     tpp = results["tpp"][0]
     assert tpp["eval_result_details"][0]["dataset_name"] == (

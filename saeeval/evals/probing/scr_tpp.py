@@ -249,6 +249,8 @@ class _ScrTppEval:
                 degenerate.append(f"{data.name}: no ablation changed any probe accuracy")
             if self.scr:
                 per_run[data.name] = scr_scores(accuracies, clean)
+                # The model-side probes' own accuracies: is each attribute decodable at all?
+                unstructured[data.name] = {"clean_probe_accuracies": dict(clean)}
             else:
                 per_run[data.name], unstructured[data.texts.name] = tpp_scores(accuracies, clean)
         for message in degenerate:
