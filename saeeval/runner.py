@@ -209,15 +209,31 @@ def _run_eval(
         context.notes[:] = [(owner, m) for owner, m in context.notes if owner != sae_id]
         return mine
 
+    def record(item: LoadedSAE, path: Path | None, warnings: list[str], **timing) -> None:
+        """Log an SAE's warnings and file its manifest entry (result None: not measured)."""
+        for message in warnings:
+            log(f"warning: {item.sae_id} ({eval_.name}): {message}")
+            outcome.warnings.append((eval_.name, item.sae_id, message))
+        manifest.record_result(
+            eval_.eval_type_id,
+            item.sae_id,
+            {
+                "eval": eval_.name,
+                "sae_id": item.sae_id,
+                "sae_path": str(item.path),
+                "result": None if path is None else str(path),
+                "model": context.model.name,
+                **timing,
+                "diagnostics": warnings,
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            },
+        )
+
     finished = set()
     for item, result in eval_.run(context, pending, config):
         path = result_path(request.out, eval_.eval_type_id, item.sae_id)
         atomic_write_json(path, result)
         finished.add(item.sae_id)
-        warnings = notes_for(item.sae_id) + diagnose(result)
-        for message in warnings:
-            log(f"warning: {item.sae_id} ({eval_.name}): {message}")
-            outcome.warnings.append((eval_.name, item.sae_id, message))
         eval_config = result["eval_config"]
         if eval_config.get("dataset_fingerprint"):
             manifest.record_dataset(
@@ -225,40 +241,15 @@ def _run_eval(
                 eval_config["dataset_fingerprint"],
                 eval_config.get("dataset_provenance") or "",
             )
-        manifest.record_result(
-            eval_.eval_type_id,
-            item.sae_id,
-            {
-                "eval": eval_.name,
-                "sae_id": item.sae_id,
-                "sae_path": str(item.path),
-                "result": str(path),
-                "model": context.model.name,
-                "wall_time_s": round(time.perf_counter() - started, 2),
-                "saes_in_call": len(pending),
-                "diagnostics": warnings,
-                "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            },
+        record(
+            item,
+            path,
+            notes_for(item.sae_id) + diagnose(result),
+            wall_time_s=round(time.perf_counter() - started, 2),
+            saes_in_call=len(pending),
         )
         outcome.written.append((eval_.name, item.sae_id, path))
         outcome.results.append(read_result(path))
     for item in pending:  # SAEs the eval could not measure, and why
-        if item.sae_id in finished:
-            continue
-        reasons = notes_for(item.sae_id) or ["the eval produced no result"]
-        for message in reasons:
-            log(f"warning: {item.sae_id} ({eval_.name}): {message}")
-            outcome.warnings.append((eval_.name, item.sae_id, message))
-        manifest.record_result(
-            eval_.eval_type_id,
-            item.sae_id,
-            {
-                "eval": eval_.name,
-                "sae_id": item.sae_id,
-                "sae_path": str(item.path),
-                "result": None,
-                "model": context.model.name,
-                "diagnostics": reasons,
-                "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            },
-        )
+        if item.sae_id not in finished:
+            record(item, None, notes_for(item.sae_id) or ["the eval produced no result"])

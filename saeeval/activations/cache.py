@@ -49,6 +49,10 @@ class CacheEntry:
     def has_chunk(self, index: int) -> bool:
         return self._chunk_path(index).is_file()
 
+    def needs_chunk(self, index: int) -> bool:
+        """Chunk `index` is neither saved nor covered by a finished entry."""
+        return not self.complete and not self.has_chunk(index)
+
     def save_chunk(self, index: int, tensors: dict[str, torch.Tensor]) -> None:
         from safetensors.torch import save_file
 
@@ -143,11 +147,7 @@ class ActivationCache:
         tokens = contexts.take(start, count)
         entries = {h: self._activation_entry(model, h, contexts, start, count) for h in hooks}
         n_chunks = -(-count // self.chunk_contexts)
-        todo = [
-            i
-            for i in range(n_chunks)
-            if any(not e.complete and not e.has_chunk(i) for e in entries.values())
-        ]
+        todo = [i for i in range(n_chunks) if any(e.needs_chunk(i) for e in entries.values())]
         task = None
         if todo and progress is not None:
             task = progress.add_task(
@@ -156,7 +156,7 @@ class ActivationCache:
             )
         for index in todo:
             chunk_tokens = tokens[index * self.chunk_contexts : (index + 1) * self.chunk_contexts]
-            needed = [h for h, e in entries.items() if not e.complete and not e.has_chunk(index)]
+            needed = [h for h, e in entries.items() if e.needs_chunk(index)]
             parts: dict[str, list[torch.Tensor]] = {h: [] for h in needed}
             for batch in chunk_tokens.split(batch_size):
                 captured = model.activations(batch, needed)

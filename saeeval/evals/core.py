@@ -78,9 +78,7 @@ class CoreEval:
     config_class: ClassVar[type[EvalConfig]] = CoreEvalConfig
 
     def default_config(self, context: EvalContext) -> CoreEvalConfig:
-        config = CoreEvalConfig(
-            model_name=context.model.name, llm_dtype=str(context.model.dtype).replace("torch.", "")
-        )
+        config = CoreEvalConfig(model_name=context.model.name, llm_dtype=context.model.dtype_name)
         if context.offline:
             config = config.model_copy(update=OFFLINE_PRESET)
         return config

@@ -47,6 +47,11 @@ class ModelAdapter:
         return next(self.model.parameters()).dtype
 
     @property
+    def dtype_name(self) -> str:
+        """The dtype as eval configs record it ("float32", "bfloat16")."""
+        return str(self.dtype).replace("torch.", "")
+
+    @property
     def fingerprint(self) -> str:
         """A content hash of the weights (computed once), used to key cached activations."""
         if self._fingerprint is None:

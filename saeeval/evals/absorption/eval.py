@@ -202,7 +202,7 @@ class AbsorptionEval:
 
     def default_config(self, context: EvalContext) -> AbsorptionEvalConfig:
         config = AbsorptionEvalConfig(
-            model_name=context.model.name, llm_dtype=str(context.model.dtype).replace("torch.", "")
+            model_name=context.model.name, llm_dtype=context.model.dtype_name
         )
         if context.model.device.type == "cpu":
             config = config.model_copy(update=CPU_PRESET)

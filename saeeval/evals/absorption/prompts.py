@@ -40,7 +40,7 @@ def prompt_activations(
         },
     )
     n_chunks = -(-len(prompts) // CHUNK_PROMPTS)
-    missing = [i for i in range(n_chunks) if not entry.complete and not entry.has_chunk(i)]
+    missing = [i for i in range(n_chunks) if entry.needs_chunk(i)]
     task = progress.add_task(description, total=len(missing)) if progress and missing else None
     bos = model.bos_token_id
     pad = model.tokenizer.pad_token_id

@@ -115,7 +115,7 @@ class _ScrTppEval:
     def default_config(self, context: EvalContext) -> ScrAndTppEvalConfig:
         config = ScrAndTppEvalConfig(
             model_name=context.model.name,
-            llm_dtype=str(context.model.dtype).replace("torch.", ""),
+            llm_dtype=context.model.dtype_name,
             perform_scr=self.scr,
         )
         if context.offline:

@@ -82,7 +82,7 @@ class SparseProbingEval:
     def default_config(self, context: EvalContext) -> SparseProbingEvalConfig:
         config = SparseProbingEvalConfig(
             model_name=context.model.name,
-            llm_dtype=str(context.model.dtype).replace("torch.", ""),
+            llm_dtype=context.model.dtype_name,
             llm_batch_size=32,
         )
         if context.offline:

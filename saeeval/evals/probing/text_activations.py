@@ -85,7 +85,7 @@ def text_activations(
         },
     )
     n_chunks = -(-len(texts) // CHUNK_TEXTS)
-    missing = [i for i in range(n_chunks) if not entry.complete and not entry.has_chunk(i)]
+    missing = [i for i in range(n_chunks) if entry.needs_chunk(i)]
     task = None
     if progress is not None and missing:
         task = progress.add_task(description, total=len(missing) * CHUNK_TEXTS)
