@@ -39,6 +39,12 @@ class ProbingData:
         """A per-dataset offset for random streams that does not depend on the dataset order."""
         return zlib.crc32(self.name.encode()) % 1_000_000
 
+    def generator(self, seed: int, side: int) -> torch.Generator:
+        """One seeded stream per (dataset, side: 0 model, 1 SAE), so a number never depends on
+        what ran before it (SAEBench seeds once per SAE, which makes its numbers depend on its
+        cache state)."""
+        return torch.Generator().manual_seed(seed + 1000 * self.seed_offset + side)
+
     def split_by_class(
         self, per_text: torch.Tensor
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:

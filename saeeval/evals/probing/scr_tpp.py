@@ -175,7 +175,7 @@ class _ScrTppEval:
                 )
                 probes[key] = probe
             return probes, entry.meta["clean"]
-        generator = _generator(config, data, 0)
+        generator = data.generator(config.random_seed, 0)
         train, test = data.pooled_model_activations()
         probes, _ = train_probes(
             train,
@@ -215,7 +215,7 @@ class _ScrTppEval:
         per_run, unstructured, degenerate = {}, {}, []
         for data, classes, (probes, clean) in runs:
             stats = sae_statistics_of_texts(sae, data.activations)
-            generator = _generator(config, data, 1)
+            generator = data.generator(config.random_seed, 1)
             train_means, _ = data.split_by_class(stats.mean_latents_fp32())
             with torch.no_grad():
                 effects = all_node_effects(
@@ -304,11 +304,6 @@ class TppEval(_ScrTppEval):
     name = "tpp"
     eval_type_id = "tpp"
     scr = False
-
-
-def _generator(config: ScrAndTppEvalConfig, data: ProbingData, side: int) -> torch.Generator:
-    """One seeded stream per (texts, model or SAE side); see sparse probing's `_generator`."""
-    return torch.Generator().manual_seed(config.random_seed + 1000 * data.seed_offset + side)
 
 
 __all__ = ["PAIRED_CLASS_KEYS", "CHOSEN_CLASSES", "ScrAndTppEvalConfig", "ScrEval", "TppEval"]

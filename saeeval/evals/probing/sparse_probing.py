@@ -126,7 +126,7 @@ class SparseProbingEval:
         if entry.complete:
             return entry.meta["results"]
         train, test = data.pooled_model_activations()
-        results = _probe_results("llm", train, test, config, _generator(config, data, "llm"))
+        results = _probe_results("llm", train, test, config, data.generator(config.random_seed, 0))
         entry.mark_complete({"results": results})
         return results
 
@@ -137,7 +137,7 @@ class SparseProbingEval:
     ) -> dict[str, dict[str, float]]:
         statistics_ = sae_statistics_of_texts(loaded.sae, data.activations)
         train, test = data.split_by_class(statistics_.pooled_latents())
-        generator = _generator(config, data, "sae")
+        generator = data.generator(config.random_seed, 1)
         if config.lower_vram_usage:  # SAEBench skips the full-width SAE probe then
             results = {"sae_test_accuracy": {"-1": -1.0}}
             return results | _probe_results("sae", train, test, config, generator, full=False)
@@ -200,13 +200,6 @@ def _flag_chance(context: EvalContext, loaded: LoadedSAE, per_dataset) -> None:
             f"{max(sae_accuracies):.2f} on every dataset and k); its latents may be dead, or it "
             f"may not read {loaded.sae.hook_name} of this model",
         )
-
-
-def _generator(config: SparseProbingEvalConfig, data: ProbingData, side: str) -> torch.Generator:
-    """One seeded stream per (dataset, side), so a number never depends on what ran before it
-    (SAEBench seeds once per SAE, which makes its numbers depend on its cache state)."""
-    offset = {"llm": 0, "sae": 1}[side]
-    return torch.Generator().manual_seed(config.random_seed + 1000 * data.seed_offset + offset)
 
 
 def _probe_results(
