@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -42,3 +43,21 @@ def random_sae(
 def saved(sae: SAE, folder: Path) -> Path:
     save_sae(sae, folder)
     return folder
+
+
+# The folder of sae-bench's evals/ that ships each eval type's output schema.
+_SCHEMA_FOLDERS = {
+    "core": "core",
+    "absorption_first_letter": "absorption",
+    "sparse_probing": "sparse_probing",
+    "scr": "scr_and_tpp",
+    "tpp": "scr_and_tpp",
+}
+
+
+def saebench_schema(eval_type_id: str) -> dict:
+    """The JSON schema the installed sae-bench ships for an eval type's result file."""
+    import sae_bench
+
+    folder = Path(sae_bench.__file__).parent / "evals" / _SCHEMA_FOLDERS[eval_type_id]
+    return json.loads((folder / f"eval_output_schema_{eval_type_id}.json").read_text())

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import random_sae, saved
+from helpers import random_sae, saebench_schema, saved
 from reference_models import hooked_transformer_twin, reference_sae
 from tiny_models import char_tokenizer, tiny_model
 
@@ -314,16 +314,6 @@ def test_letter_means_match_saebench_aggregation():
 # -- the whole eval through `saeeval run` -------------------------------------------------------
 
 
-def _absorption_schema() -> dict:
-    import json
-    from pathlib import Path
-
-    import sae_bench
-
-    folder = Path(sae_bench.__file__).parent / "evals/absorption"
-    return json.loads((folder / "eval_output_schema_absorption_first_letter.json").read_text())
-
-
 def test_a_tokenizer_with_too_few_words_is_reported_not_measured(tmp_path, isolated_cache):
     """The character tokenizer's only words are the 52 letters: too few for a probe per letter
     after the 80/20 split. The run says so, writes no result and records why."""
@@ -394,7 +384,7 @@ def test_absorption_end_to_end_on_the_embedded_model(tmp_path, embedded_model, i
     assert first_cache.model_forward_passes > 0
     assert second_cache.model_forward_passes == 0  # prompts and probe all from the cache
 
-    schema = _absorption_schema()
+    schema = saebench_schema("absorption_first_letter")
     for outcome in (first, second):
         assert len(outcome.written) == 1
         result = json.loads(outcome.written[0][2].read_text())

@@ -4,11 +4,10 @@ model side across SAEs, and the diagnostics."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import jsonschema
 import pytest
-from helpers import random_sae, saved
+from helpers import random_sae, saebench_schema, saved
 from tiny_models import tiny_model
 
 from saeeval.activations import ActivationCache
@@ -38,14 +37,6 @@ SMALL = {
 }
 
 
-def schema(eval_type_id: str) -> dict:
-    import sae_bench
-
-    folder = {"sparse_probing": "sparse_probing", "scr": "scr_and_tpp", "tpp": "scr_and_tpp"}
-    path = Path(sae_bench.__file__).parent / "evals" / folder[eval_type_id]
-    return json.loads((path / f"eval_output_schema_{eval_type_id}.json").read_text())
-
-
 def _run(tmp_path, model, saes, cache=None, evals=("sparse_probing", "scr", "tpp")):
     messages = []
     outcome = run(
@@ -69,7 +60,7 @@ def _check_results(outcome, n_saes: int) -> dict[str, list[dict]]:
     by_eval: dict[str, list[dict]] = {}
     for eval_name, _, path in outcome.written:
         result = json.loads(path.read_text())
-        jsonschema.validate(result, schema(result["eval_type_id"]))
+        jsonschema.validate(result, saebench_schema(result["eval_type_id"]))
         by_eval.setdefault(eval_name, []).append(result)
     assert {name: len(results) for name, results in by_eval.items()} == {
         "sparse_probing": n_saes,
@@ -164,7 +155,7 @@ def test_probing_evals_on_the_embedded_model(tmp_path, embedded_model, isolated_
     for outcome in (first, second):
         results = {e: json.loads(p.read_text()) for e, _, p in outcome.written}
         for result in results.values():
-            jsonschema.validate(result, schema(result["eval_type_id"]))
+            jsonschema.validate(result, saebench_schema(result["eval_type_id"]))
         llm = results["sparse_probing"]["eval_result_metrics"]["llm"]
         assert llm["llm_test_accuracy"] > 0.8  # the built-in datasets carry signal
         assert llm["llm_top_1_test_accuracy"] < llm["llm_test_accuracy"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from helpers import random_sae, saved
+from helpers import random_sae, saebench_schema, saved
 from tiny_models import tiny_model
 
 from saeeval.activations import ActivationCache
@@ -27,10 +27,7 @@ SMALL = {
 
 
 def core_schema() -> dict:
-    import sae_bench
-
-    path = Path(sae_bench.__file__).parent / "evals/core/eval_output_schema_core.json"
-    return json.loads(path.read_text())
+    return saebench_schema("core")
 
 
 @pytest.fixture
