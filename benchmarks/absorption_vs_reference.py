@@ -67,7 +67,7 @@ def main() -> None:
     )
     from saeeval.models import load_model
     from saeeval.saes import load_sae, save_sae
-    from trainers.pca import fit_pca_sae
+    from saeeval.trainers.pca import fit_pca_sae
 
     model = load_model("smollm2-135m", "cpu")
     work = Path(tempfile.mkdtemp(prefix="absorption-bench-"))

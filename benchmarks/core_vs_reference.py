@@ -52,7 +52,7 @@ def main() -> None:
     from saeeval.evals.core import CoreEvalConfig
     from saeeval.models import load_model
     from saeeval.saes import load_sae, save_sae
-    from trainers.pca import fit_pca_sae
+    from saeeval.trainers.pca import fit_pca_sae
 
     model = load_model("smollm2-135m", "cpu")
     contexts = load_contexts(model.tokenizer, model.bos_token_id, load_text_dataset(None), 128, 1)

@@ -21,7 +21,7 @@ from _common import report, timed
 
 from saeeval.data import load_contexts, load_text_dataset
 from saeeval.models import load_model
-from trainers.sweep import load_sweep
+from saeeval.trainers.sweep import load_sweep
 
 HERE = Path(__file__).resolve().parent
 

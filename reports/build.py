@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from reports.figures import core_tradeoffs
-from reports.tables import headline_table, to_markdown
 from saeeval.errors import SaeevalError
+from saeeval.reports.figures import core_tradeoffs
+from saeeval.reports.tables import headline_table, to_markdown
 from saeeval.results import atomic_write_text, read_results
 from saeeval.results.manifest import MANIFEST_NAME
 

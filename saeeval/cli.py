@@ -21,6 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from saeeval.errors import SaeevalError
+from saeeval.defaults import DEFAULT_HOOK
 
 app = typer.Typer(
     add_completion=False,
@@ -28,8 +29,6 @@ app = typer.Typer(
     help="Evaluate sparse autoencoders with SAEBench's evals, offline by default.",
 )
 console = Console(stderr=True)
-
-DEFAULT_HOOK = "blocks.6.hook_resid_post"
 
 
 @contextmanager
@@ -61,6 +60,10 @@ def _log(message: str) -> None:
     console.print(f"[{style}]{message}[/]", highlight=False, soft_wrap=True)
 
 
+def _names(comma_separated: str) -> list[str]:
+    return [name.strip() for name in comma_separated.split(",") if name.strip()]
+
+
 def _quiet_library_progress_bars() -> None:
     """Our own progress bars cover model loading and data work; silence the libraries' ones."""
     import datasets
@@ -71,7 +74,7 @@ def _quiet_library_progress_bars() -> None:
 
 
 def _summary(results: list[dict]) -> None:
-    from reports.tables import headline_table
+    from saeeval.reports.tables import headline_table
 
     for eval_type_id in sorted({r["eval_type_id"] for r in results}):
         frame = headline_table(results, eval_type_id)
@@ -133,7 +136,7 @@ def run(
 
     with _user_errors():
         overrides = parse_overrides(set_ or [])
-        eval_names = [e.strip() for e in evals.split(",") if e.strip()]
+        eval_names = _names(evals)
         if feature_details and "core" in eval_names:
             overrides.setdefault("core", {})["save_feature_details"] = True
         request = RunRequest(
@@ -162,13 +165,35 @@ def run(
 
 
 @app.command("evals")
-def list_evals() -> None:
-    """List the registered evals."""
-    from saeeval.evals import REGISTRY
+def list_evals(
+    fields: Annotated[
+        str | None,
+        typer.Option(help="list this eval's config fields (for --set) with defaults and meanings"),
+    ] = None,
+) -> None:
+    """List the registered evals, or one eval's config fields."""
+    from saeeval.evals import all_evals, get_eval
 
-    for name, eval_ in sorted(REGISTRY.items()):
-        doc = type(eval_).__doc__ or sys.modules[type(eval_).__module__].__doc__ or ""
-        typer.echo(f"{name:16s} {eval_.eval_type_id:28s} {doc.strip().splitlines()[0]}")
+    with _user_errors():
+        if fields is not None:
+            _print_fields(get_eval(fields))
+            return
+        for eval_ in all_evals():
+            doc = type(eval_).__doc__ or sys.modules[type(eval_).__module__].__doc__ or ""
+            typer.echo(f"{eval_.name:16s} {eval_.eval_type_id:28s} {doc.strip().splitlines()[0]}")
+
+
+def _print_fields(eval_) -> None:
+    table = Table(title=f"{eval_.name} config fields (set with --set {eval_.name}.FIELD=VALUE)")
+    for column in ("field", "type", "default", "description"):
+        table.add_column(column, overflow="fold")
+    for name, info in eval_.config_class.model_fields.items():
+        default = info.get_default(call_default_factory=True)
+        annotation = getattr(info.annotation, "__name__", None) or str(info.annotation)
+        table.add_row(
+            name, annotation.replace("typing.", ""), repr(default), info.description or ""
+        )
+    Console(width=max(Console().width, 140)).print(table)
 
 
 @app.command("fit-pca")
@@ -182,29 +207,11 @@ def fit_pca(
     dataset: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Fit a PCA TopK baseline SAE in seconds (no training)."""
-    from saeeval.saes import save_sae
-    from trainers.pca import fit_pca_sae
+    from saeeval.workflows import fit_pca as fit
 
     with _user_errors(), _progress() as progress:
-        loaded, cache, data = _load_training_inputs(model, hook, device, dataset, 0, progress)
-        sae = fit_pca_sae(loaded, data, hook, cache, k=k, n_contexts=contexts, progress=progress)
-        save_sae(sae, out)
+        fit(out, model, hook, k, contexts, device, dataset, progress)
     console.print(f"saved PCA baseline SAE to {out}")
-
-
-def _load_training_inputs(model_name: str, hook: str, device: str, dataset, tokens: int, progress):
-    """The model, a shared activation cache, and enough tokenised contexts to train on."""
-    from saeeval.activations import ActivationCache
-    from saeeval.evals import EvalContext
-    from saeeval.models import load_model
-    from trainers.stream import TRAIN_CONTEXT_OFFSET
-
-    model = load_model(model_name, device)
-    model.hook_width(hook)  # a bad hook fails here, before any work
-    cache = ActivationCache()
-    context = EvalContext(model=model, cache=cache, dataset_spec=dataset, progress=progress)
-    contexts = context.contexts(128, TRAIN_CONTEXT_OFFSET + tokens // 100 + 1)
-    return model, cache, contexts
 
 
 @app.command()
@@ -238,57 +245,28 @@ def train(
     checkpoint_every: Annotated[int, typer.Option(help="steps between checkpoints")] = 250,
 ) -> None:
     """Train an SAE, save it in SAELens format with a training record, optionally evaluate it."""
-    from saeeval.models import resolve_device
-    from saeeval.runner import parse_overrides, parse_value
-    from trainers import is_custom, native_trainer
-    from trainers.loop import TrainingPlan
-    from trainers.workflow import EVAL_FOLDER, train_and_evaluate
+    from saeeval.results import read_results
+    from saeeval.runner import parse_overrides
+    from saeeval.trainers.loop import TrainingPlan
+    from saeeval.workflows import EVAL_FOLDER, hyperparameters, train_run
 
     with _user_errors():
-        if not is_custom(trainer):
-            native_trainer(trainer)  # an unknown name fails before the model loads
-        hyperparameters = {
-            name: value
-            for name, value in (("k", k), ("lr", lr), ("sparsity_penalty", sparsity_penalty))
-            if value is not None
-        }
-        for item in param or []:
-            name, sep, raw = item.partition("=")
-            if not sep or not name:
-                raise SaeevalError(f"--param {item!r}: expected NAME=VALUE")
-            hyperparameters[name] = parse_value(raw)
         plan = TrainingPlan(
             trainer=trainer,
             d_sae=d_sae,
             tokens=tokens,
             batch_size=batch_size,
-            hyperparameters=hyperparameters,
+            hyperparameters=hyperparameters(k, lr, sparsity_penalty, param),
             seed=seed,
             checkpoint_every=checkpoint_every,
         )
-        evals = [e.strip() for e in eval.split(",") if e.strip()]
-        torch_device = str(resolve_device(device))
+        evals = _names(eval)
+        overrides = parse_overrides(set_ or [])
         with _progress() as progress:
-            loaded, cache, contexts = _load_training_inputs(
-                model, hook, torch_device, dataset, tokens, progress
-            )
-            row = train_and_evaluate(
-                plan,
-                out,
-                loaded,
-                hook,
-                contexts,
-                cache,
-                evals,
-                torch_device,
-                dataset,
-                progress,
-                _log,
-                parse_overrides(set_ or []),
+            row = train_run(
+                plan, out, model, hook, device, dataset, evals, overrides, progress, _log
             )
         if evals:
-            from saeeval.results import read_results
-
             _summary(read_results(out / EVAL_FOLDER))
         console.print(
             f"trained in {row['train_wall_time_s']} s "
@@ -303,49 +281,11 @@ def sweep(
     device: Annotated[str, typer.Option()] = "auto",
 ) -> None:
     """Train and evaluate a grid of trainers and hyperparameters; one summary table at the end."""
-    from saeeval.models import resolve_device
-    from saeeval.runner import parse_overrides
-    from trainers.loop import TrainingPlan
-    from trainers.sweep import load_sweep
-    from trainers.workflow import train_and_evaluate, write_summary
+    from saeeval.workflows import sweep as run_sweep
 
     with _user_errors():
-        spec = load_sweep(file)
-        runs = spec.runs()
-        overrides = parse_overrides(spec.eval_overrides)
-        torch_device = str(resolve_device(device))
-        rows = []
         with _progress() as progress:
-            model, cache, contexts = _load_training_inputs(
-                spec.model, spec.hook, torch_device, spec.dataset, spec.tokens, progress
-            )
-            for run_spec in runs:
-                _log(f"run {run_spec.name}")
-                plan = TrainingPlan(
-                    trainer=run_spec.trainer,
-                    d_sae=run_spec.d_sae,
-                    tokens=spec.tokens,
-                    batch_size=spec.batch_size,
-                    hyperparameters=run_spec.hyperparameters,
-                    seed=spec.seed,
-                )
-                rows.append(
-                    train_and_evaluate(
-                        plan,
-                        out / run_spec.name,
-                        model,
-                        spec.hook,
-                        contexts,
-                        cache,
-                        spec.evals,
-                        torch_device,
-                        spec.dataset,
-                        progress,
-                        _log,
-                        overrides,
-                    )
-                )
-        csv_path, md_path = write_summary(out, rows)
+            _, csv_path, md_path = run_sweep(file, out, device, progress, _log)
         console.print(md_path.read_text())
         console.print(f"summary in {csv_path} and {md_path}")
 
@@ -353,7 +293,7 @@ def sweep(
 @app.command("trainers")
 def list_trainers() -> None:
     """List the native trainers."""
-    from trainers import TRAINERS
+    from saeeval.trainers import TRAINERS
 
     for name, cls in sorted(TRAINERS.items()):
         doc = (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()[0]
@@ -366,7 +306,7 @@ def report(
     out: Annotated[Path | None, typer.Option(help="report folder (default RESULTS/report)")] = None,
 ) -> None:
     """Write a Markdown report with tables and figures for a results folder."""
-    from reports import build_report
+    from saeeval.reports import build_report
 
     with _user_errors():
         path = build_report(results, out)
@@ -388,67 +328,13 @@ def demo(
     Trains a TopK SAE at blocks.6.hook_resid_post, fits the PCA baseline beside it, evaluates
     both with every registered eval, and writes OUT/report/report.md.
     """
-    from reports import build_report
-    from saeeval.evals import REGISTRY
-    from saeeval.models import resolve_device
-    from saeeval.results import read_result
-    from saeeval.runner import RunRequest
-    from saeeval.runner import run as run_evals
-    from saeeval.saes import save_sae
-    from trainers.loop import SAE_FOLDER, TrainingPlan
-    from trainers.pca import fit_pca_sae
-    from trainers.workflow import train_and_evaluate
+    from saeeval.workflows import demo as run_demo
 
     with _user_errors():
-        torch_device = str(resolve_device(device))
-        run_name = f"topk-{d_sae}-k32"
-        plan = TrainingPlan(trainer="topk", d_sae=d_sae, tokens=tokens, hyperparameters={"k": 32})
         with _progress() as progress:
-            model, cache, contexts = _load_training_inputs(
-                "smollm2-135m", DEFAULT_HOOK, torch_device, None, tokens, progress
-            )
-            _log(
-                f"training a TopK SAE ({d_sae} latents, k=32) on {tokens} tokens at {DEFAULT_HOOK}"
-            )
-            train_and_evaluate(
-                plan,
-                out / "runs" / run_name,
-                model,
-                DEFAULT_HOOK,
-                contexts,
-                cache,
-                [],
-                torch_device,
-                None,
-                progress,
-                _log,
-            )
-            _log("fitting the PCA TopK baseline beside it")
-            pca_dir = out / "saes" / "pca-topk32"
-            if force or not (pca_dir / "cfg.json").is_file():
-                save_sae(
-                    fit_pca_sae(model, contexts, DEFAULT_HOOK, cache, k=32, progress=progress),
-                    pca_dir,
-                )
-            request = RunRequest(
-                saes=[str(out / "runs" / run_name / SAE_FOLDER), str(pca_dir)],
-                sae_ids=[run_name, "pca-topk32"],
-                evals=sorted(REGISTRY),
-                out=out / "results",
-                device=torch_device,
-                force=force,
-            )
-            outcome = run_evals(
-                request,
-                progress=progress,
-                log=_log,
-                model_loader=lambda *_: model,
-                cache=cache,
-                command="saeeval demo",
-            )
-        report_path = build_report(out / "results", out / "report")
-        _summary(outcome.results + [read_result(path) for _, _, path in outcome.skipped])
-        console.print(f"results in {out / 'results'}, report at {report_path}")
+            outcome = run_demo(out, device, force, d_sae, tokens, progress, _log)
+        _summary(outcome.results)
+        console.print(f"results in {out / 'results'}, report at {outcome.report}")
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from saeeval.activations import ActivationCache
 from saeeval.diagnostics import diagnose
-from saeeval.errors import SaeevalError
+from saeeval.errors import SaeevalError, validation_problems
 from saeeval.evals import Eval, EvalContext, get_eval
 from saeeval.models import (
     EMBEDDED_MODEL_NAME,
@@ -123,8 +123,7 @@ def _eval_config(eval_: Eval, context: EvalContext, overrides: dict[str, Any]):
     try:
         return eval_.config_class(**{**config.model_dump(), **overrides})
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise SaeevalError(f"--set for eval {eval_.name!r}: {problems}") from None
+        raise SaeevalError(f"--set for eval {eval_.name!r}: {validation_problems(exc)}") from None
 
 
 def run(
@@ -137,9 +136,12 @@ def run(
 ) -> RunOutcome:
     started = time.perf_counter()
     evals = [get_eval(name) for name in request.evals]
+    names = [eval_.name for eval_ in evals]  # a user's eval file is set by its eval's name
     for name in request.overrides:
-        if name not in request.evals:
-            raise SaeevalError(f"--set names eval {name!r}, which is not in --evals")
+        if name not in names:
+            raise SaeevalError(
+                f"--set names eval {name!r}, which is not in --evals ({', '.join(names)})"
+            )
     if not request.saes:
         raise SaeevalError("no SAE given; pass --sae PATH (repeat it for several SAEs)")
     device = resolve_device(request.device)

@@ -61,3 +61,18 @@ def saebench_schema(eval_type_id: str) -> dict:
 
     folder = Path(sae_bench.__file__).parent / "evals" / _SCHEMA_FOLDERS[eval_type_id]
     return json.loads((folder / f"eval_output_schema_{eval_type_id}.json").read_text())
+
+
+def text_activations_from_padded(acts: torch.Tensor):
+    """Our TextActivations from SAEBench's [n_texts, context_length, d] layout, masked positions
+    zeroed (SAEBench's own test for a masked position: its row sums to zero)."""
+    from saeeval.evals.probing.text_activations import TextActivations
+
+    valid = acts.sum(dim=-1) != 0
+    return TextActivations(acts[valid], valid.sum(dim=1), acts.shape[1])
+
+
+def pooled_activations(stats) -> torch.Tensor:
+    """Mean activation over valid positions in the activation dtype (SAEBench's
+    create_meaned_model_activations), from our per-text statistics."""
+    return stats.act_sum / stats.count[:, None]

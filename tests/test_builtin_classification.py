@@ -7,17 +7,29 @@ the generators are the same at any size.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import subprocess
 import sys
 from collections import Counter
+from importlib import resources
 
 import pandas as pd
 import pytest
+import yaml
 
 from saeeval.data import builtin_classification as bc
-from saeeval.data.builtin_classification import BUILTIN_HUB_NAMES, builtin_frame
+from saeeval.data.builtin_classification import builtin_frame
+from saeeval.data.dataset_names import (
+    AG_NEWS_LABELS,
+    AMAZON_CATEGORIES,
+    AMAZON_RATINGS,
+    BUILTIN_HUB_NAMES,
+    EUROPARL_LANGUAGES,
+    GITHUB_CODE_LANGUAGES,
+    PROFESSIONS,
+)
 from saeeval.errors import SaeevalError
 
 # hub name -> (text column, label columns, number of label cells)
@@ -29,6 +41,33 @@ EXPECTED = {
     "codeparrot/github-code": ("code", ("language",), 5),
 }
 SMALL = 6  # rows per cell for tests that only look at the shape
+
+# Content hashes (`frame_content_hash`) of every frame at the default size, computed from the
+# generator as it was before its word lists and templates moved from Python string literals into
+# the data files: the move changed no byte of the output. Changing the data or the generator on
+# purpose means recomputing them.
+DEFAULT_FRAME_HASHES = {
+    "LabHC/bias_in_bios": {
+        "train": "8db754ab951959b1777bcb6727d9f4e2dd3a388a97d9aaab305c3fca81873168",
+        "test": "ca02acc1455dcda7a364c94990565aa6257878985e8e4cadd50fbb9d5980269e",
+    },
+    "canrager/amazon_reviews_mcauley_1and5": {
+        "train": "7a190049d3dc1eebebdeac50062d048bc0da3de0ac4f8ebdb37a00bbb5e61e28",
+        "test": "673fc39a92c4dccdae44309b11082a6c6323f7743f1305e71f4e53b8f274fbb4",
+    },
+    "fancyzhx/ag_news": {
+        "train": "d865596a4c350e706f28a5f00d17e276fb33f3f90bd68c03db2651c3ef9b1390",
+        "test": "c757244ab98f9889ab69cd42860a420d967245b0df947788f1a303d20843a655",
+    },
+    "Helsinki-NLP/europarl": {
+        "train": "d57cf95da29de6892d3975fb7613d0b77d68d798b9915cb690b4127d92824136",
+        "test": "8f358f53d2eb465113a7c2851da08dc707c35d7ec59291f668410ffe1d0a7102",
+    },
+    "codeparrot/github-code": {
+        "train": "bbd78081930b5afd59640e7ec05c9ac204c9cd22a9971fd5f6e2fc132522c751",
+        "test": "631ef4c69607d98edbf591be53a887f8df318da42a5f8921905d841b98468f54",
+    },
+}
 
 
 def fresh_frame(hub_name: str, split: str, rows_per_cell: int) -> pd.DataFrame:
@@ -46,8 +85,83 @@ def frame_digest(frame: pd.DataFrame) -> str:
     return hashlib.sha256(frame.to_csv(index=False).encode("utf-8")).hexdigest()
 
 
+def frame_content_hash(frame: pd.DataFrame) -> str:
+    """sha256 of a canonical JSON of the columns, dtypes, index and every cell, in row order."""
+    payload = {
+        "columns": [str(column) for column in frame.columns],
+        "dtypes": [str(dtype) for dtype in frame.dtypes],
+        "index": frame.index.tolist(),
+        "data": frame.to_numpy().tolist(),
+    }
+    return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
 def test_builtin_hub_names():
     assert BUILTIN_HUB_NAMES == tuple(EXPECTED)
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+@pytest.mark.parametrize("hub_name", BUILTIN_HUB_NAMES)
+def test_default_frames_are_unchanged(hub_name, split):
+    """The default frames, byte for byte, as the pre-move generator made them."""
+    frame = builtin_frame(hub_name, split)
+    assert frame_content_hash(frame) == DEFAULT_FRAME_HASHES[hub_name][split]
+
+
+def test_data_files_are_package_resources(monkeypatch):
+    """One YAML file per dataset, shipped in saeeval.data.builtin and read through
+    importlib.resources (so it is found inside an installed wheel, not beside a source tree)."""
+    assert set(bc.DATA_FILES) == set(BUILTIN_HUB_NAMES)
+    package = resources.files(bc.DATA_PACKAGE)
+    shipped = {item.name for item in package.iterdir() if item.name.endswith(".yaml")}
+    assert shipped == set(bc.DATA_FILES.values())
+
+    opened = []
+    files = resources.files
+
+    def spy(anchor):
+        opened.append(anchor)
+        return files(anchor)
+
+    monkeypatch.setattr(resources, "files", spy)
+    bc.dataset_words.cache_clear()
+    try:
+        for hub_name, file_name in bc.DATA_FILES.items():
+            text = package.joinpath(file_name).read_text(encoding="utf-8")
+            on_disk = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+            assert bc.dataset_words(hub_name).keys() == on_disk.keys()
+    finally:
+        bc.dataset_words.cache_clear()  # later tests read the files again, unpatched
+    assert opened == [bc.DATA_PACKAGE] * len(bc.DATA_FILES)
+
+
+def test_data_files_cover_every_label():
+    """Each label value has its words, under the name the hub's label ids stand for."""
+    words = {name: bc.dataset_words(name) for name in BUILTIN_HUB_NAMES}
+    assert set(words["LabHC/bias_in_bios"]["profession_words"]) == set(PROFESSIONS)
+    amazon = words["canrager/amazon_reviews_mcauley_1and5"]
+    assert set(amazon["category_words"]) == set(AMAZON_CATEGORIES)
+    assert set(amazon["sentiment"]) == {str(rating) for rating in AMAZON_RATINGS}
+    assert set(words["fancyzhx/ag_news"]["label_words"]) == set(AG_NEWS_LABELS)
+    europarl = words["Helsinki-NLP/europarl"]
+    assert set(europarl["frames"]) == set(europarl["words"]) == set(EUROPARL_LANGUAGES)
+    assert set(words["codeparrot/github-code"]["templates"]) == set(GITHUB_CODE_LANGUAGES)
+
+
+def test_data_files_hold_lists_of_strings():
+    """Alternatives are real lists of strings (no "a | b" strings to parse, no YAML numbers)."""
+
+    def leaves(value):
+        if isinstance(value, dict):
+            for item in value.values():
+                yield from leaves(item)
+        else:
+            yield value
+
+    for hub_name in BUILTIN_HUB_NAMES:
+        for leaf in leaves(bc.dataset_words(hub_name)):
+            items = leaf if isinstance(leaf, tuple) else (leaf,)
+            assert all(isinstance(item, str) and item for item in items), (hub_name, leaf)
 
 
 @pytest.mark.parametrize("hub_name", BUILTIN_HUB_NAMES)
@@ -85,18 +199,21 @@ def test_deterministic_within_a_process(hub_name):
 
 def test_deterministic_across_processes():
     """Another interpreter with another hash seed builds byte-identical frames."""
-    # The child loads the module from its file, skipping saeeval.data's heavier imports.
+    # The child skips saeeval.data's heavier imports (torch): an empty package object with the
+    # same folder stands in for it, so only the generator, its names and its data files load.
     script = (
-        "import hashlib, importlib.util, sys\n"
-        "spec = importlib.util.spec_from_file_location('bc', sys.argv[1])\n"
-        "bc = sys.modules['bc'] = importlib.util.module_from_spec(spec)\n"
-        "spec.loader.exec_module(bc)\n"
-        "for name in bc.BUILTIN_HUB_NAMES:\n"
-        "    frame = bc.builtin_frame(name, 'train', 3)\n"
+        "import hashlib, sys, types\n"
+        "data = sys.modules['saeeval.data'] = types.ModuleType('saeeval.data')\n"
+        "data.__path__ = [sys.argv[1]]\n"
+        "from saeeval.data.builtin_classification import builtin_frame\n"
+        "from saeeval.data.dataset_names import BUILTIN_HUB_NAMES\n"
+        "assert 'torch' not in sys.modules\n"
+        "for name in BUILTIN_HUB_NAMES:\n"
+        "    frame = builtin_frame(name, 'train', 3)\n"
         "    print(hashlib.sha256(frame.to_csv(index=False).encode('utf-8')).hexdigest())\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script, bc.__file__],
+        [sys.executable, "-c", script, os.path.dirname(bc.__file__)],
         capture_output=True,
         text=True,
         check=True,
@@ -135,7 +252,7 @@ def test_default_sizes():
         assert bc.default_rows_per_cell(name, "test") == 300
     europarl = builtin_frame("Helsinki-NLP/europarl", "test")
     counts = europarl["language"].value_counts().to_dict()
-    assert counts == dict.fromkeys(bc.EUROPARL_LANGUAGES, 300)
+    assert counts == dict.fromkeys(EUROPARL_LANGUAGES, 300)
 
 
 def test_rows_are_shuffled():
@@ -163,7 +280,7 @@ def bios() -> pd.DataFrame:
 
 
 def test_bios_rarely_name_the_profession(bios):
-    titles = {index: name.replace("_", " ") for name, index in bc.PROFESSION_IDS.items()}
+    titles = {index: name.replace("_", " ") for index, name in enumerate(PROFESSIONS)}
     named = [
         re.search(rf"\b{re.escape(titles[profession])}\b", text, re.IGNORECASE) is not None
         for text, profession in zip(bios["hard_text"], bios["profession"], strict=True)
@@ -200,11 +317,13 @@ def test_bios_share_filler_sentences_across_professions(bios):
 
 
 def test_bios_first_names_carry_gender(bios):
+    words = bc.dataset_words("LabHC/bias_in_bios")
+    male, female = set(words["male_names"]), set(words["female_names"])
     firsts = Counter()
     for text, gender in zip(bios["hard_text"], bios["gender"], strict=True):
         for name in re.findall(r"\b[A-Z][a-z]+\b", text):
-            if name in bc._MALE_NAMES or name in bc._FEMALE_NAMES:
-                firsts[(name in bc._FEMALE_NAMES, gender)] += 1
+            if name in male or name in female:
+                firsts[(name in female, gender)] += 1
     assert firsts[(True, 0)] == 0 and firsts[(False, 1)] == 0
     assert firsts[(True, 1)] > 0 and firsts[(False, 0)] > 0
 

@@ -10,23 +10,21 @@ stream from the hub, `load_dataset` as seen by the reference module is replaced 
 from __future__ import annotations
 
 import random
-import sys
 import types
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from saeeval.data import classification
 from saeeval.data.classification import (
-    AMAZON_CATEGORIES,
     CHOSEN_CLASSES,
-    GENDERS,
     PAIRED_CLASS_KEYS,
-    PROFESSIONS,
     SCR_COLUMN2_VALUES,
     load_class_texts,
     load_spurious_texts,
 )
+from saeeval.data.dataset_names import AMAZON_CATEGORIES, GENDERS, PROFESSIONS
 from saeeval.errors import SaeevalError
 
 BIAS_SETS = [f"LabHC/bias_in_bios_class_set{i}" for i in (1, 2, 3)]
@@ -354,9 +352,7 @@ def test_offline_source_uses_builtin_frames_and_grows_them(ref, frames, monkeypa
             return pd.DataFrame({"text": [f"t{i}" for i in range(8)], "label": [0, 1, 2, 3] * 2})
         return by_split[split]
 
-    module = types.ModuleType("saeeval.data.builtin_classification")
-    module.builtin_frame = builtin_frame
-    monkeypatch.setitem(sys.modules, "saeeval.data.builtin_classification", module)
+    monkeypatch.setattr(classification, "builtin_frame", builtin_frame)
     ours = load_class_texts(AG_NEWS, 60, 24, 42)
     assert calls == [
         (AG_NEWS, "train", None),

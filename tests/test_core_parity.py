@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass
 
 import pytest
 import torch
@@ -32,11 +33,11 @@ from saeeval.evals.core_metrics import (
     max_cosine_similarity,
     misc_metrics,
     per_token_kl,
-    token_mask,
 )
 from saeeval.models import per_token_ce_loss
 from saeeval.saes import load_sae
-from trainers.pca import fit_pca_sae
+from saeeval.tokens import token_mask
+from saeeval.trainers.pca import fit_pca_sae
 
 HOOK = "blocks.1.hook_resid_post"
 RTOL = 1e-5
@@ -56,11 +57,20 @@ def _context_set(tokens: torch.Tensor) -> ContextSet:
     )
 
 
+@dataclass
+class FixedContexts(EvalContext):
+    """An eval context that serves given tokens instead of tokenising a dataset."""
+
+    fixed: ContextSet | None = None
+
+    def contexts(self, context_size: int, min_contexts: int, prepend_bos: bool = True):
+        return self.fixed
+
+
 def ours_and_reference(model, sae_folder, tokens, batch_size, n_recon, n_sv, exclude_special):
     import sae_bench.evals.core.main as reference
 
-    context = EvalContext(model=model, cache=ActivationCache())
-    context.use_contexts(_context_set(tokens))
+    context = FixedContexts(model=model, cache=ActivationCache(), fixed=_context_set(tokens))
     config = CoreEvalConfig(
         batch_size_prompts=batch_size,
         n_eval_reconstruction_batches=n_recon,

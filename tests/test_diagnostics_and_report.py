@@ -10,9 +10,9 @@ from helpers import random_sae, saved
 from test_runner import SMALL, text_file  # noqa: F401  (fixture)
 from tiny_models import tiny_model
 
-from reports import build_report
 from saeeval.diagnostics import diagnose
 from saeeval.errors import SaeevalError
+from saeeval.reports import build_report
 from saeeval.runner import RunRequest, run
 
 

@@ -10,7 +10,7 @@ from saeeval.activations import ActivationCache
 from saeeval.data.contexts import ContextSet
 from saeeval.data.text_datasets import TextDataset
 from saeeval.errors import SaeevalError
-from trainers.pca import fit_pca_sae
+from saeeval.trainers.pca import fit_pca_sae
 
 HOOK = "blocks.1.hook_resid_post"
 

@@ -11,11 +11,8 @@ from tiny_models import tiny_model
 
 from saeeval.activations import ActivationCache
 from saeeval.evals.probing.ablation import ablated_pooled, decoder_matrix
-from saeeval.evals.probing.text_activations import (
-    context_ids,
-    sae_statistics_of_texts,
-    text_activations,
-)
+from saeeval.evals.probing.sae_statistics import sae_statistics_of_texts
+from saeeval.evals.probing.text_activations import context_ids, text_activations
 
 HOOK, LAYER, CONTEXT = "blocks.1.hook_resid_post", 1, 48
 

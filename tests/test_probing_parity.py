@@ -12,11 +12,11 @@ import math
 
 import pytest
 import torch
-from helpers import random_sae, saved
+from helpers import pooled_activations, random_sae, saved, text_activations_from_padded
 from reference_models import reference_sae
 
+from saeeval.data.classification import PAIRED_CLASS_KEYS
 from saeeval.evals.probing.ablation import (
-    SAEStatistics,
     ablated_pooled,
     all_node_effects,
     average_over,
@@ -27,16 +27,15 @@ from saeeval.evals.probing.ablation import (
     tpp_scores,
 )
 from saeeval.evals.probing.probes import (
-    PAIRED_CLASS_KEYS,
     Probe,
+    fit_sklearn_probe,
     one_vs_rest,
     probe_accuracy,
-    sklearn_probe_accuracy,
     top_k_by_mean_difference,
     train_probes,
     train_torch_probe,
 )
-from saeeval.evals.probing.text_activations import TextActivations, sae_statistics_of_texts
+from saeeval.evals.probing.sae_statistics import sae_statistics_of_texts
 
 # The reference passes penalty="l2", which sklearn 1.8+ deprecates.
 pytestmark = pytest.mark.filterwarnings("ignore:'penalty' was deprecated:FutureWarning")
@@ -80,7 +79,7 @@ def same_stream_afterwards(generator: torch.Generator) -> bool:
 
 def _statistics(sae, acts_bld):
     """Our per-text statistics of SAEBench-layout activations (masked positions zeroed)."""
-    return sae_statistics_of_texts(sae, TextActivations.from_padded(acts_bld))
+    return sae_statistics_of_texts(sae, text_activations_from_padded(acts_bld))
 
 
 # -- synthetic activations -------------------------------------------------------------------
@@ -217,7 +216,7 @@ def test_sklearn_accuracy_matches(ref, tpp_sets):
     train_x, train_y = one_vs_rest(train, "1", g)
     test_x, test_y = one_vs_rest(test, "1", g)
     _, want = ref.PT.train_sklearn_probe(train_x, train_y, test_x, test_y)
-    got = sklearn_probe_accuracy(train_x, train_y, test_x, test_y)
+    got = fit_sklearn_probe(train_x, train_y, test_x, test_y)[1]
     assert got == want and 0.5 < got <= 1.0
 
 
@@ -287,7 +286,7 @@ def test_sae_statistics_pool_as_the_reference(ref, saes, tpp_sets):
     want_sae = ref.AC.get_sae_meaned_activations(bld, ref_sae, SAE_BATCH)
     for key in bld:
         torch.testing.assert_close(
-            stats[key].pooled_activations(), want_llm[key], rtol=1e-6, atol=1e-6
+            pooled_activations(stats[key]), want_llm[key], rtol=1e-6, atol=1e-6
         )
         torch.testing.assert_close(stats[key].pooled_latents(), want_sae[key], rtol=1e-6, atol=1e-6)
 
@@ -419,7 +418,7 @@ def test_ablation_sweep_accuracies_and_scores_match(ref, saes, tpp_sets, scr_set
     g = torch.Generator().manual_seed(5)
     test_stats = {key: _statistics(sae, x) for key, x in test.items()}
     got_clean = probe_test_accuracies(
-        probes, chosen, {k: s.pooled_activations() for k, s in test_stats.items()}, 500, g, scr
+        probes, chosen, {k: pooled_activations(s) for k, s in test_stats.items()}, 500, g, scr
     )
     means = {key: _statistics(sae, x).mean_latents_fp32() for key, x in train.items()}
     effects = all_node_effects(means, probes, chosen, sae.W_dec, g, scr)
@@ -508,8 +507,3 @@ def test_tpp_scores_and_averages_match(ref):
         (runs["a_scr_x_y"]["scr_metric_threshold_2"] + runs["b_scr_x_y"]["scr_metric_threshold_2"])
         / 2,
     )
-
-
-def test_statistics_concatenate():
-    parts = [SAEStatistics(torch.ones(2, D), torch.ones(2), torch.ones(2, F), torch.ones(2, F))] * 3
-    assert len(SAEStatistics.cat(parts)) == 6

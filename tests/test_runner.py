@@ -246,7 +246,7 @@ def test_sae_trained_on_another_model_than_requested(tmp_path, text_file, llama)
 
 
 def test_unknown_eval_is_rejected_before_any_work(tmp_path, text_file):
-    available = "absorption, core, scr, sparse_probing, tpp"
+    available = "core, absorption, sparse_probing, scr, tpp"
     with pytest.raises(SaeevalError, match=f"unknown eval 'cor'; available evals: {available}"):
         run(_request(tmp_path, text_file, [tmp_path / "missing"], evals=["cor"]))
 

@@ -9,8 +9,7 @@ import torch
 from helpers import random_sae, saved
 
 from saeeval.errors import SaeevalError
-from saeeval.saes import ARCHITECTURES, detect_format, load_sae, save_sae
-from saeeval.saes.dictionary_learning_format import fold_decoder_norms
+from saeeval.saes import ARCHITECTURES, detect_format, fold_decoder_norms, load_sae, save_sae
 
 HOOK = "blocks.1.hook_resid_post"
 

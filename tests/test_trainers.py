@@ -8,8 +8,8 @@ import torch
 from pydantic import ValidationError
 
 from saeeval.saes import load_sae, save_sae
-from trainers import TRAINERS
-from trainers.loop import fold_input_scale
+from saeeval.trainers import TRAINERS
+from saeeval.trainers.loop import fold_input_scale
 
 D_IN, N_TRUE = 24, 48
 

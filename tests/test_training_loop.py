@@ -16,10 +16,10 @@ from saeeval.data.contexts import ContextSet
 from saeeval.data.text_datasets import TextDataset
 from saeeval.errors import SaeevalError
 from saeeval.saes import load_sae
-from trainers.loop import TrainingPlan, train
-from trainers.record import write_final_info
-from trainers.stream import TRAIN_CONTEXT_OFFSET
-from trainers.sweep import SweepFile
+from saeeval.trainers.loop import TrainingPlan, train
+from saeeval.trainers.record import write_final_info
+from saeeval.trainers.stream import TRAIN_CONTEXT_OFFSET
+from saeeval.trainers.sweep import SweepFile
 
 HOOK = "blocks.1.hook_resid_post"
 CUSTOM = Path(__file__).parent / "data" / "dictionary_style_trainer.py"
@@ -115,20 +115,20 @@ def test_interrupted_training_resumes_to_the_same_result(tmp_path, setup):
         if len(calls) == 20:
             raise KeyboardInterrupt
 
-    import trainers.topk
+    import saeeval.trainers.topk
 
-    original = trainers.topk.TopKTrainer.update
+    original = saeeval.trainers.topk.TopKTrainer.update
 
     def counting_update(self, step, activations):
         stop_after_twenty(None, None)
         return original(self, step, activations)
 
-    trainers.topk.TopKTrainer.update = counting_update
+    saeeval.trainers.topk.TopKTrainer.update = counting_update
     try:
         with pytest.raises(KeyboardInterrupt):
             train(plan(), tmp_path / "resumed", model, HOOK, contexts, cache, log=lambda m: None)
     finally:
-        trainers.topk.TopKTrainer.update = original
+        saeeval.trainers.topk.TopKTrainer.update = original
     assert not (tmp_path / "resumed" / "sae").exists()
     messages = []
     outcome = train(plan(), tmp_path / "resumed", model, HOOK, contexts, cache, log=messages.append)

@@ -1,20 +1,21 @@
 """Trainer adapters: code that produces SAEs the eval suite can run.
 
 Native trainers are looked up by name; `path/to/file.py:Class` loads a user's
-dictionary_learning-style trainer (see `trainers.custom`).
+dictionary_learning-style trainer (see `saeeval.trainers.custom`).
 """
 
 from __future__ import annotations
 
 from saeeval.errors import SaeevalError
-from trainers.adaptive_ortho import AdaptiveOrthoTrainer
-from trainers.base import SAETrainer, TrainerConfig
-from trainers.batch_topk import BatchTopKTrainer
-from trainers.gated import GatedTrainer
-from trainers.jumprelu import JumpReLUTrainer
-from trainers.standard import StandardTrainer
-from trainers.temperature import TemperatureTrainer
-from trainers.topk import TopKTrainer
+from saeeval.plugins import is_file_spec
+from saeeval.trainers.adaptive_ortho import AdaptiveOrthoTrainer
+from saeeval.trainers.base import SAETrainer, TrainerConfig
+from saeeval.trainers.batch_topk import BatchTopKTrainer
+from saeeval.trainers.gated import GatedTrainer
+from saeeval.trainers.jumprelu import JumpReLUTrainer
+from saeeval.trainers.standard import StandardTrainer
+from saeeval.trainers.temperature import TemperatureTrainer
+from saeeval.trainers.topk import TopKTrainer
 
 TRAINERS: dict[str, type[SAETrainer]] = {
     cls.name: cls
@@ -31,7 +32,8 @@ TRAINERS: dict[str, type[SAETrainer]] = {
 
 
 def is_custom(name: str) -> bool:
-    return ":" in name and name.rsplit(":", 1)[0].endswith(".py")
+    """`path/to/file.py:Class` names a user's trainer; anything else a native one."""
+    return is_file_spec(name)
 
 
 def native_trainer(name: str) -> type[SAETrainer]:

@@ -20,10 +20,9 @@ from __future__ import annotations
 import torch
 from pydantic import Field, model_validator
 
-from saeeval.saes import SAE
-from saeeval.saes.dictionary_learning_format import fold_decoder_norms
-from trainers.base import SAETrainer, TrainerConfig, reconstruction_error
-from trainers.schedules import linear_warmup
+from saeeval.saes import SAE, fold_decoder_norms
+from saeeval.trainers.base import SAETrainer, TrainerConfig, reconstruction_error
+from saeeval.trainers.schedules import linear_warmup
 
 
 class AdaptiveOrthoConfig(TrainerConfig):

@@ -15,7 +15,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from saeeval.saes import SAE, SAEConfig
-from trainers.schedules import warmup_then_decay
+from saeeval.trainers.schedules import warmup_then_decay
 
 
 class TrainerConfig(BaseModel):

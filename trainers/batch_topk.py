@@ -22,8 +22,8 @@ import torch
 from pydantic import Field
 
 from saeeval.saes import SAE
-from trainers.base import SAETrainer, reconstruction_error
-from trainers.topk import TopKConfig, auxk_loss
+from saeeval.trainers.base import SAETrainer, reconstruction_error
+from saeeval.trainers.topk import TopKConfig, auxk_loss
 
 
 class BatchTopKConfig(TopKConfig):

@@ -13,50 +13,22 @@ comparing reconstructions on real activations.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import inspect
-import sys
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from saeeval.errors import SaeevalError
-from saeeval.saes import SAE, SAEConfig
-from saeeval.saes.dictionary_learning_format import fold_decoder_norms
+from saeeval.plugins import load_class_from_file
+from saeeval.saes import SAE, SAEConfig, fold_decoder_norms
 
 
 def load_trainer_class(spec: str) -> type:
-    path_text, _, class_name = spec.rpartition(":")
-    path = Path(path_text)
-    if not path_text or not class_name:
-        raise SaeevalError(
-            f"--trainer {spec!r}: a custom trainer is given as path/to/file.py:Class"
-        )
-    if not path.is_file():
-        raise SaeevalError(f"--trainer {spec!r}: file {path} does not exist")
-    module_name = f"saeeval_custom_trainer_{abs(hash(path.resolve()))}"
-    module_spec = importlib.util.spec_from_file_location(module_name, path)
-    module = importlib.util.module_from_spec(module_spec)
-    sys.modules[module_name] = module
-    try:
-        module_spec.loader.exec_module(module)
-    except Exception as exc:
-        raise SaeevalError(f"--trainer {spec!r}: importing {path} failed: {exc!r}") from None
-    cls = getattr(module, class_name, None)
-    if not isinstance(cls, type):
-        classes = sorted(
-            n
-            for n, v in vars(module).items()
-            if isinstance(v, type) and v.__module__ == module_name
-        )
-        raise SaeevalError(
-            f"--trainer {spec!r}: {path} defines no class {class_name!r} "
-            f"(classes there: {', '.join(classes) or 'none'})"
-        )
+    """The custom trainer class named by `path/to/file.py:Class`, checked for `update`."""
+    cls = load_class_from_file(spec, "--trainer")
     if not callable(getattr(cls, "update", None)):
         raise SaeevalError(
-            f"--trainer {spec!r}: class {class_name} has no update(step, activations)"
+            f"--trainer {spec!r}: class {cls.__name__} has no update(step, activations)"
         )
     return cls
 

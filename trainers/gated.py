@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from trainers.base import SAETrainer, TrainerConfig, reconstruction_error
-from trainers.schedules import linear_warmup
+from saeeval.trainers.base import SAETrainer, TrainerConfig, reconstruction_error
+from saeeval.trainers.schedules import linear_warmup
 
 
 class GatedConfig(TrainerConfig):

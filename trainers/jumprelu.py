@@ -18,8 +18,8 @@ import torch
 from pydantic import Field
 
 from saeeval.saes import SAE, SAEConfig
-from trainers.base import SAETrainer, TrainerConfig, reconstruction_error
-from trainers.schedules import linear_warmup
+from saeeval.trainers.base import SAETrainer, TrainerConfig, reconstruction_error
+from saeeval.trainers.schedules import linear_warmup
 
 
 def _rectangle(u: torch.Tensor) -> torch.Tensor:

@@ -23,14 +23,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from saeeval.activations import ActivationCache
 from saeeval.data import ContextSet
-from saeeval.errors import SaeevalError
+from saeeval.errors import SaeevalError, validation_problems
+from saeeval.files import atomic_path
 from saeeval.models import ModelAdapter
-from saeeval.results.io import atomic_path
 from saeeval.saes import SAE, save_sae
-from trainers import TRAINERS, is_custom, native_trainer
-from trainers.custom import CustomTrainer, load_trainer_class
-from trainers.record import write_curves, write_training_results
-from trainers.stream import TRAIN_CONTEXT_OFFSET, ActivationStream
+from saeeval.trainers import TRAINERS, is_custom, native_trainer
+from saeeval.trainers.custom import CustomTrainer, load_trainer_class
+from saeeval.trainers.record import write_curves, write_training_results
+from saeeval.trainers.stream import TRAIN_CONTEXT_OFFSET, ActivationStream
 
 SAE_FOLDER = "sae"
 CHECKPOINT = Path("checkpoints") / "last.pt"
@@ -112,10 +112,7 @@ def _trainer_factory(plan: TrainingPlan, d_in: int, device: str, model: ModelAda
     try:
         cfg = cls.config_class(**values)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors()
-        )
-        raise SaeevalError(f"trainer {plan.trainer!r}: {problems}") from None
+        raise SaeevalError(f"trainer {plan.trainer!r}: {validation_problems(exc)}") from None
     return lambda first_batch: cls(cfg, first_batch, device)
 
 

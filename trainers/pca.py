@@ -13,10 +13,10 @@ import torch
 from saeeval.activations import ActivationCache
 from saeeval.data import ContextSet
 from saeeval.errors import SaeevalError
-from saeeval.evals.core_metrics import token_mask
 from saeeval.models import ModelAdapter
 from saeeval.saes import SAE, SAEConfig
-from trainers.stream import TRAIN_CONTEXT_OFFSET
+from saeeval.tokens import token_mask
+from saeeval.trainers.stream import TRAIN_CONTEXT_OFFSET
 
 
 @torch.no_grad()
@@ -63,7 +63,7 @@ def fit_pca_sae(
         extra={
             "training_architecture": "pca_topk",
             "training_tokens": count,
-            "trainer": "trainers.pca",
+            "trainer": "saeeval.trainers.pca",
         },
     )
     sae = SAE(cfg)

@@ -15,10 +15,9 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from saeeval.saes import SAE, SAEConfig
-from saeeval.saes.dictionary_learning_format import fold_decoder_norms
-from trainers.base import SAETrainer, TrainerConfig, reconstruction_error
-from trainers.schedules import linear_warmup
+from saeeval.saes import SAE, SAEConfig, fold_decoder_norms
+from saeeval.trainers.base import SAETrainer, TrainerConfig, reconstruction_error
+from saeeval.trainers.schedules import linear_warmup
 
 
 class StandardConfig(TrainerConfig):

@@ -16,8 +16,8 @@ import torch
 
 from saeeval.activations import ActivationCache
 from saeeval.data import ContextSet
-from saeeval.evals.core_metrics import token_mask
 from saeeval.models import ModelAdapter
+from saeeval.tokens import token_mask
 
 # Contexts before this index are left to the evals; fitting and training read after it.
 TRAIN_CONTEXT_OFFSET = 2048

@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from saeeval.errors import SaeevalError
+from saeeval.errors import SaeevalError, validation_problems
 
 
 class SweepRun(BaseModel):
@@ -99,5 +99,4 @@ def load_sweep(path: str | Path) -> SweepFile:
     try:
         return SweepFile(**raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise SaeevalError(f"{path}: {problems}") from None
+        raise SaeevalError(f"{path}: {validation_problems(exc)}") from None

@@ -14,8 +14,8 @@ from typing import Literal
 import torch
 from pydantic import Field, model_validator
 
-from trainers.schedules import anneal
-from trainers.standard import StandardConfig, StandardTrainer
+from saeeval.trainers.schedules import anneal
+from saeeval.trainers.standard import StandardConfig, StandardTrainer
 
 
 class TemperatureConfig(StandardConfig):

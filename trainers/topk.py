@@ -17,7 +17,7 @@ import math
 import torch
 from pydantic import Field, model_validator
 
-from trainers.base import SAETrainer, TrainerConfig, reconstruction_error
+from saeeval.trainers.base import SAETrainer, TrainerConfig, reconstruction_error
 
 
 def default_lr(d_sae: int) -> float:

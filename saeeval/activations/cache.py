@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from saeeval.cache_dir import cache_root
 from saeeval.data.contexts import ContextSet
+from saeeval.files import atomic_path, atomic_write_json
 from saeeval.models.adapter import ModelAdapter
 
 CACHE_VERSION = 1
@@ -54,21 +56,13 @@ class CacheEntry:
         return not self.complete and not self.has_chunk(index)
 
     def save_chunk(self, index: int, tensors: dict[str, torch.Tensor]) -> None:
-        from safetensors.torch import save_file
-
-        from saeeval.results.io import atomic_path
-
         with atomic_path(self._chunk_path(index)) as tmp:
             save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(tmp))
 
     def load_chunk(self, index: int) -> dict[str, torch.Tensor]:
-        from safetensors.torch import load_file
-
         return load_file(str(self._chunk_path(index)))
 
     def mark_complete(self, meta: dict[str, Any]) -> None:
-        from saeeval.results.io import atomic_write_json
-
         atomic_write_json(self.folder / "meta.json", meta)
 
 

@@ -38,6 +38,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from saeeval.data.builtin_classification import builtin_frame
+from saeeval.data.dataset_names import (
+    AG_NEWS,
+    AMAZON_CATEGORIES,
+    AMAZON_RATINGS,
+    AMAZON_REVIEWS,
+    BIAS_IN_BIOS,
+    EUROPARL,
+    GENDERS,
+    GITHUB_CODE,
+    PROFESSIONS,
+)
+from saeeval.data.text_datasets import TABLE_BUILDERS
 from saeeval.errors import SaeevalError, one_line
 
 if TYPE_CHECKING:
@@ -57,26 +70,6 @@ CHOSEN_CLASSES: dict[str, list[str]] = {
     "Helsinki-NLP/europarl": ["en", "fr", "de", "es", "nl"],
 }
 
-# bias_in_bios profession ids and amazon category ids are the positions in these tuples.
-PROFESSIONS = (
-    "accountant", "architect", "attorney", "chiropractor", "comedian", "composer", "dentist",
-    "dietitian", "dj", "filmmaker", "interior_designer", "journalist", "model", "nurse", "painter",
-    "paralegal", "pastor", "personal_trainer", "photographer", "physician", "poet", "professor",
-    "psychologist", "rapper", "software_engineer", "surgeon", "teacher", "yoga_teacher",
-)  # fmt: skip
-AMAZON_CATEGORIES = (
-    "All_Beauty", "Toys_and_Games", "Cell_Phones_and_Accessories", "Industrial_and_Scientific",
-    "Gift_Cards", "Musical_Instruments", "Electronics", "Handmade_Products",
-    "Arts_Crafts_and_Sewing", "Baby_Products", "Health_and_Household", "Office_Products",
-    "Digital_Music", "Grocery_and_Gourmet_Food", "Sports_and_Outdoors", "Home_and_Kitchen",
-    "Subscription_Boxes", "Tools_and_Home_Improvement", "Pet_Supplies", "Video_Games",
-    "Kindle_Store", "Clothing_Shoes_and_Jewelry", "Patio_Lawn_and_Garden", "Unknown", "Books",
-    "Automotive", "CDs_and_Vinyl", "Beauty_and_Personal_Care", "Amazon_Fashion",
-    "Magazine_Subscriptions", "Software", "Health_and_Personal_Care", "Appliances", "Movies_and_TV",
-)  # fmt: skip
-GENDERS = {"male": 0, "female": 1}
-AMAZON_RATINGS = {1.0: 1.0, 5.0: 5.0}
-
 # SCR's second-column values per dataset: (the group the first probe is biased towards, the other).
 SCR_COLUMN2_VALUES: dict[str, tuple] = {
     "LabHC/bias_in_bios_class_set1": ("male", "female"),
@@ -85,8 +78,10 @@ SCR_COLUMN2_VALUES: dict[str, tuple] = {
     "canrager/amazon_reviews_mcauley_1and5": (1.0, 5.0),
 }
 
-# SCR's class keys, in SAEBench's insertion order. The same literal keys serve every SCR dataset
-# ("male" stands for the first column2 value, "professor" for the first column1 value).
+# SCR's class keys, in SAEBench's insertion order: each biased-pair key is probed against its
+# "*_data_only" partner and vice versa. The literal names come from bias_in_bios, but the same keys
+# serve every SCR dataset ("male" stands for the first column2 value, "professor" for the first
+# column1 value).
 PAIRED_CLASS_KEYS = {
     "male / female": "female_data_only",
     "professor / nurse": "nurse_data_only",
@@ -102,7 +97,6 @@ _CODE_MIN_CHARS = 128 * 3 + _CODE_SKIP_CHARS
 _EUROPARL_CONFIGS = {"en": "en-fr", "fr": "fr-it", "de": "de-en", "es": "es-fr", "nl": "nl-pt"}
 
 _BATCH_ROWS = 1000
-_LOCAL_BUILDERS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
 
 
 @dataclass(frozen=True)
@@ -120,7 +114,7 @@ class _Spec:
 
 
 _BIAS_IN_BIOS = _Spec(
-    "LabHC/bias_in_bios",
+    BIAS_IN_BIOS,
     "balanced",
     "hard_text",
     "profession",
@@ -129,13 +123,13 @@ _BIAS_IN_BIOS = _Spec(
     GENDERS,
 )
 _AMAZON = _Spec(
-    "canrager/amazon_reviews_mcauley_1and5",
+    AMAZON_REVIEWS,
     "balanced",
     "text",
     "category",
     "rating",
     AMAZON_CATEGORIES,
-    AMAZON_RATINGS,
+    {rating: rating for rating in AMAZON_RATINGS},  # SCR names a rating group by its value
 )
 _SPECS = {
     "LabHC/bias_in_bios_class_set1": _BIAS_IN_BIOS,
@@ -145,9 +139,9 @@ _SPECS = {
     "canrager/amazon_reviews_mcauley_1and5_sentiment": _Spec(
         _AMAZON.hub_name, "per_label", "text", "rating", cell_column="category"
     ),
-    "fancyzhx/ag_news": _Spec("fancyzhx/ag_news", "per_label", "text", "label"),
-    "Helsinki-NLP/europarl": _Spec("Helsinki-NLP/europarl", "europarl", "text", "language"),
-    "codeparrot/github-code": _Spec("codeparrot/github-code", "github", "code", "language"),
+    "fancyzhx/ag_news": _Spec(AG_NEWS, "per_label", "text", "label"),
+    "Helsinki-NLP/europarl": _Spec(EUROPARL, "europarl", "text", "language"),
+    "codeparrot/github-code": _Spec(GITHUB_CODE, "github", "code", "language"),
 }
 
 
@@ -320,7 +314,7 @@ class _Reader:
         import pandas as pd
 
         if self.source == "offline":
-            frame = _builtin_frame(self.spec.hub_name, split, rows_per_cell)
+            frame = builtin_frame(self.spec.hub_name, split, rows_per_cell)
         elif self.source == "hub":
             import datasets
 
@@ -353,7 +347,7 @@ class _Reader:
         """Rows of a streamed dataset (europarl, github-code), in order, with flat columns from
         local and offline sources and the hub's own row shape from the hub."""
         if self.source == "offline":
-            frame = _builtin_frame(self.spec.hub_name, "train", rows_per_cell)
+            frame = builtin_frame(self.spec.hub_name, "train", rows_per_cell)
             return self._checked(frame.to_dict("records"))
         if self.source == "hub":
             import datasets
@@ -392,10 +386,10 @@ class _Reader:
             if self.path.is_dir():
                 # The same split discovery the hub uses: train*/test* files of one format.
                 return dict(datasets.load_dataset(str(self.path), streaming=True))
-            builder = _LOCAL_BUILDERS.get(self.path.suffix.lower())
+            builder = TABLE_BUILDERS.get(self.path.suffix.lower())
             if builder is None:
                 raise SaeevalError(
-                    f"{self.name}: local file {self.path} must end in {', '.join(_LOCAL_BUILDERS)}"
+                    f"{self.name}: local file {self.path} must end in {', '.join(TABLE_BUILDERS)}"
                 )
             rows = datasets.load_dataset(
                 builder, data_files=str(self.path), split="train", streaming=True
@@ -438,13 +432,6 @@ def _batched_rows(rows) -> Iterator[dict]:
         columns = list(batch)
         for values in zip(*batch.values(), strict=True):
             yield dict(zip(columns, values, strict=True))
-
-
-def _builtin_frame(hub_name: str, split: str, rows_per_cell: int | None) -> pd.DataFrame:
-    # Imported here: the generated frames are only needed for the offline source.
-    from saeeval.data.builtin_classification import builtin_frame
-
-    return builtin_frame(hub_name, split, rows_per_cell=rows_per_cell)
 
 
 # --- selection procedures ------------------------------------------------------------------------

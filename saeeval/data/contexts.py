@@ -13,10 +13,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from saeeval.cache_dir import cache_root
 from saeeval.data.text_datasets import TextDataset
 from saeeval.errors import SaeevalError
+from saeeval.files import atomic_path, atomic_write_json
 
 CONTEXTS_VERSION = 1
 
@@ -83,10 +85,6 @@ def load_contexts(
     progress=None,
 ) -> ContextSet:
     """At least `min_contexts` contexts (all of them for a finite dataset), cached on disk."""
-    from safetensors.torch import load_file, save_file
-
-    from saeeval.results.io import atomic_path, atomic_write_json
-
     key = hashlib.sha256(
         json.dumps(
             {

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from saeeval.cache_dir import cache_root
+from saeeval.files import atomic_write_text
 
 OFFLINE_CORPUS_NAME = "saeeval/offline-text"
 BUILDER_VERSION = 1
@@ -119,7 +120,5 @@ def offline_corpus() -> Corpus:
         except (OSError, KeyError, TypeError, json.JSONDecodeError):
             pass  # a damaged cache file is rebuilt below
     corpus = build_corpus()
-    from saeeval.results.io import atomic_write_text
-
     atomic_write_text(path, json.dumps(corpus.__dict__))
     return corpus

@@ -17,14 +17,10 @@ from saeeval.errors import SaeevalError, one_line
 from saeeval.hashing import file_sha256
 
 OFFLINE_ALIASES = {"offline", OFFLINE_CORPUS_NAME}
-_LOCAL_BUILDERS = {
-    ".txt": "text",
-    ".text": "text",
-    ".json": "json",
-    ".jsonl": "json",
-    ".parquet": "parquet",
-    ".csv": "csv",
-}
+# Local file suffix -> the `datasets` builder that reads it: tables (also what the classification
+# datasets read from local files), and plain text for documents.
+TABLE_BUILDERS = {".parquet": "parquet", ".jsonl": "json", ".json": "json", ".csv": "csv"}
+_LOCAL_BUILDERS = {".txt": "text", ".text": "text", **TABLE_BUILDERS}
 
 
 @dataclass

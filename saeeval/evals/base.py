@@ -1,8 +1,10 @@
 """What every eval is made of, and the context it runs in.
 
 An eval is a small object with a name, SAEBench's `eval_type_id`, a pydantic config class whose
-defaults equal SAEBench's, and `run(context, saes, config)`, which takes one or more SAEs at once
-(so shared work is done once) and yields one SAEBench-schema result per SAE as each finishes.
+defaults equal SAEBench's (every field with a one-line description), the headline metrics its
+results carry, and `run(context, saes, config)`, which takes one or more SAEs at once (so shared
+work is done once) and yields one SAEBench-schema result per SAE as each finishes. `Eval` below is
+the whole protocol; a user's own eval implements it and is run with `--evals path/to/file.py:Cls`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from saeeval.activations import ActivationCache
 from saeeval.data import ContextSet, TextDataset, load_contexts, load_text_dataset
+from saeeval.data.text_datasets import OFFLINE_ALIASES
 from saeeval.models import ModelAdapter
 from saeeval.saes import LoadedSAE
 
@@ -23,6 +26,23 @@ class EvalConfig(BaseModel):
     """Base of every eval config: unknown keys are errors, values are checked on assignment."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+@dataclass(frozen=True)
+class HeadlineMetric:
+    """One number an eval's tables, summaries and figures lead with."""
+
+    key: str  # a column name: "explained_variance"
+    title: str  # how tables and figures label it: "explained variance"
+    path: tuple[str, ...]  # where it sits in the result's eval_result_metrics
+    higher_is_better: bool | None  # None where neither direction is better (L0, counts)
+
+    def value(self, result: dict[str, Any]) -> Any:
+        """The metric's value in a result, or None if the result does not carry it."""
+        data: Any = result.get("eval_result_metrics", {})
+        for key in self.path:
+            data = data.get(key) if isinstance(data, dict) else None
+        return None if isinstance(data, dict) else data
 
 
 @dataclass
@@ -42,8 +62,6 @@ class EvalContext:
 
     @property
     def offline(self) -> bool:
-        from saeeval.data.text_datasets import OFFLINE_ALIASES
-
         return self.dataset_spec is None or self.dataset_spec in OFFLINE_ALIASES
 
     def text_dataset(self) -> TextDataset:
@@ -53,11 +71,6 @@ class EvalContext:
 
     def note(self, sae: LoadedSAE, message: str) -> None:
         self.notes.append((sae.sae_id, message))
-
-    def use_contexts(self, contexts: ContextSet, prepend_bos: bool = True) -> None:
-        """Serve these already-tokenised contexts instead of tokenising the dataset."""
-        bos = self.model.bos_token_id if prepend_bos else None
-        self._contexts[(contexts.context_size, bos)] = contexts
 
     def contexts(
         self, context_size: int, min_contexts: int, prepend_bos: bool = True
@@ -79,9 +92,26 @@ class EvalContext:
 
 
 class Eval(Protocol):
+    """The protocol of an eval. A minimal user eval:
+
+        class MyEval:
+            name = "my_eval"                  # what users type: --evals my_eval
+            eval_type_id = "my_eval"          # the results folder and the result's eval_type_id
+            config_class = MyEvalConfig       # an EvalConfig subclass, fields with descriptions
+            headline_metrics = (HeadlineMetric("score", "score", ("group", "score"), True),)
+
+            def default_config(self, context): return MyEvalConfig(...)
+            def run(self, context, saes, config):
+                for loaded in saes:
+                    yield loaded, build_result("my_eval", config.model_dump(), metrics, [], loaded)
+
+    `saeeval.evals.envelope.build_result` wraps metrics in SAEBench's result envelope.
+    """
+
     name: ClassVar[str]  # the name users type: `--evals core`
     eval_type_id: ClassVar[str]  # SAEBench's id, also the output folder name
     config_class: ClassVar[type[EvalConfig]]
+    headline_metrics: ClassVar[tuple[HeadlineMetric, ...]]  # what tables and summaries show
 
     def default_config(self, context: EvalContext) -> EvalConfig:
         """SAEBench's defaults, scaled down (and saying so) on the offline default."""

@@ -17,18 +17,18 @@ from typing import Any, ClassVar, Literal
 import torch
 from pydantic import Field
 
-from saeeval.evals.base import EvalConfig, EvalContext
+from saeeval.evals.base import EvalConfig, EvalContext, HeadlineMetric
 from saeeval.evals.core_metrics import (
     Reconstruction,
     SparsityVariance,
     misc_metrics,
     per_token_kl,
-    token_mask,
     weight_based_feature_metrics,
 )
+from saeeval.evals.envelope import build_result
 from saeeval.models import per_token_ce_loss
-from saeeval.results.records import build_result
 from saeeval.saes import LoadedSAE
+from saeeval.tokens import token_mask
 
 DETAIL_PRECISION = 10  # SAEBench rounds per-feature values to 10 decimals
 
@@ -40,27 +40,68 @@ class CoreEvalConfig(EvalConfig):
     (and its output schema requires every metric group), so they are fixed on here.
     """
 
-    model_name: str = ""
-    llm_dtype: str = "float32"
-    batch_size_prompts: int = Field(16, gt=0)
-    n_eval_reconstruction_batches: int = Field(10, gt=0)
-    n_eval_sparsity_variance_batches: int = Field(1, gt=0)
-    dataset: str = "Skylion007/openwebtext"
-    context_size: int = Field(128, gt=1)
-    compute_kl: Literal[True] = True
-    compute_ce_loss: Literal[True] = True
-    compute_l2_norms: Literal[True] = True
-    compute_sparsity_metrics: Literal[True] = True
-    compute_variance_metrics: Literal[True] = True
-    compute_featurewise_density_statistics: Literal[True] = True
-    compute_featurewise_weight_based_metrics: Literal[True] = True
-    exclude_special_tokens_from_reconstruction: bool = False
-    verbose: bool = False
+    model_name: str = Field(
+        "", description="the model the SAE is evaluated on (filled in from the loaded model)"
+    )
+    llm_dtype: str = Field(
+        "float32", description="the model's dtype during the eval (filled in from --dtype)"
+    )
+    batch_size_prompts: int = Field(
+        16, gt=0, description="contexts per batch for every model and SAE pass"
+    )
+    n_eval_reconstruction_batches: int = Field(
+        10, gt=0, description="batches for the CE-loss and KL metrics (SAE spliced into the model)"
+    )
+    n_eval_sparsity_variance_batches: int = Field(
+        1, gt=0, description="batches for L0/L1, explained variance, shrinkage and densities"
+    )
+    dataset: str = Field(
+        "Skylion007/openwebtext",
+        description="the text dataset read for activations (filled in from --dataset)",
+    )
+    context_size: int = Field(128, gt=1, description="tokens per context, BOS included")
+    compute_kl: Literal[True] = Field(
+        True, description="KL-divergence metrics (always on: the output schema requires them)"
+    )
+    compute_ce_loss: Literal[True] = Field(
+        True, description="CE-loss metrics (always on: the output schema requires them)"
+    )
+    compute_l2_norms: Literal[True] = Field(
+        True, description="L2-norm and shrinkage metrics (always on)"
+    )
+    compute_sparsity_metrics: Literal[True] = Field(
+        True, description="L0 and L1 metrics (always on)"
+    )
+    compute_variance_metrics: Literal[True] = Field(
+        True, description="explained variance, MSE and cosine similarity (always on)"
+    )
+    compute_featurewise_density_statistics: Literal[True] = Field(
+        True, description="per-latent firing frequencies and means (always on)"
+    )
+    compute_featurewise_weight_based_metrics: Literal[True] = Field(
+        True, description="per-latent encoder/decoder weight statistics (always on)"
+    )
+    exclude_special_tokens_from_reconstruction: bool = Field(
+        False, description="leave BOS/EOS/PAD positions out of the reconstruction metrics"
+    )
+    verbose: bool = Field(
+        False, description="kept for SAEBench compatibility; saeeval shows progress bars either way"
+    )
     # saeeval's additions: where the numbers come from, and whether per-latent details are saved.
-    size_preset: str = "saebench-default"
-    dataset_fingerprint: str | None = None
-    dataset_provenance: str | None = None
-    save_feature_details: bool = False
+    size_preset: str = Field(
+        "saebench-default",
+        description="which size preset filled the sizes (recorded in every result)",
+    )
+    dataset_fingerprint: str | None = Field(
+        None, description="content hash of the dataset read (filled in by the eval)"
+    )
+    dataset_provenance: str | None = Field(
+        None, description="where the dataset came from (filled in by the eval)"
+    )
+    save_feature_details: bool = Field(
+        False,
+        description="write per-latent statistics into eval_result_details (large for wide SAEs)",
+    )
 
 
 # On the built-in corpus and a CPU, SAEBench's sizes would take long for little gain; the offline
@@ -76,6 +117,27 @@ class CoreEval:
     name: ClassVar[str] = "core"
     eval_type_id: ClassVar[str] = "core"
     config_class: ClassVar[type[EvalConfig]] = CoreEvalConfig
+    headline_metrics: ClassVar[tuple[HeadlineMetric, ...]] = (
+        HeadlineMetric("l0", "L0", ("sparsity", "l0"), None),
+        HeadlineMetric(
+            "explained_variance",
+            "explained variance",
+            ("reconstruction_quality", "explained_variance"),
+            True,
+        ),
+        HeadlineMetric(
+            "ce_loss_score",
+            "CE-loss score",
+            ("model_performance_preservation", "ce_loss_score"),
+            True,
+        ),
+        HeadlineMetric(
+            "kl_div_score", "KL score", ("model_behavior_preservation", "kl_div_score"), True
+        ),
+        HeadlineMetric("cossim", "cosine sim.", ("reconstruction_quality", "cossim"), True),
+        HeadlineMetric("l2_ratio", "L2 ratio", ("shrinkage", "l2_ratio"), None),
+        HeadlineMetric("frac_alive", "alive fraction", ("misc_metrics", "frac_alive"), True),
+    )
 
     def default_config(self, context: EvalContext) -> CoreEvalConfig:
         config = CoreEvalConfig(model_name=context.model.name, llm_dtype=context.model.dtype_name)

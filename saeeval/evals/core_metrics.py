@@ -17,13 +17,6 @@ from __future__ import annotations
 import torch
 
 
-def token_mask(tokens: torch.Tensor, ignore_ids: set[int]) -> torch.Tensor:
-    """True where the token is not one of the special tokens the metrics leave out."""
-    if not ignore_ids:
-        return torch.ones_like(tokens, dtype=torch.bool)
-    return ~torch.isin(tokens, torch.tensor(sorted(ignore_ids), device=tokens.device))
-
-
 def per_token_kl(
     clean_logits: torch.Tensor, new_logits: torch.Tensor, chunk: int = 4
 ) -> torch.Tensor:

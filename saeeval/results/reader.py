@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from saeeval.errors import SaeevalError, one_line
-from saeeval.results.records import RESULT_SUFFIX
+from saeeval.results.paths import RESULT_SUFFIX
 
 
 def read_result(path: str | Path) -> dict[str, Any]:

@@ -8,48 +8,64 @@ is a JumpReLU with the same threshold for every latent.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from saeeval.errors import SaeevalError
-from saeeval.saes.sae import SAE, SAEConfig
+from saeeval.files import read_json_object
+from saeeval.saes.architectures import ArchitectureName, architecture_spec
+from saeeval.saes.sae import SAE, SAEConfig, fold_decoder_norms
+from saeeval.saes.validation import build_sae, read_torch_state_dict
 
 WEIGHTS_FILENAME = "ae.pt"
 CFG_FILENAME = "config.json"
 
-# trainer_class -> (our architecture, {our name: (their name, transpose)})
+
+@dataclass(frozen=True)
+class _Layout:
+    """How one trainer class stores its dictionary.
+
+    names:                our parameter name -> (theirs, whether to transpose it).
+    global_threshold:     BatchTopK-style: one learned inference threshold for every latent.
+    fold_norms:           unnormalised decoders are folded to unit rows on load, as SAEBench's
+                          ReLU loader does.
+    apply_b_dec_to_input: False where the dictionary encodes x itself, not x - b_dec.
+    """
+
+    architecture: ArchitectureName
+    names: Mapping[str, tuple[str, bool]]
+    global_threshold: bool = False
+    fold_norms: bool = False
+    apply_b_dec_to_input: bool = True
+
+
 _NN_LINEAR = {
     "W_enc": ("encoder.weight", True),
     "b_enc": ("encoder.bias", False),
     "W_dec": ("decoder.weight", True),
 }
-_LAYOUTS: dict[str, tuple[str, dict[str, tuple[str, bool]]]] = {
-    "StandardTrainer": ("standard", {**_NN_LINEAR, "b_dec": ("bias", False)}),
-    "StandardTrainerAprilUpdate": ("standard", {**_NN_LINEAR, "b_dec": ("bias", False)}),
-    "PAnnealTrainer": ("standard", {**_NN_LINEAR, "b_dec": ("bias", False)}),
-    "TopKTrainer": ("topk", {**_NN_LINEAR, "b_dec": ("b_dec", False)}),
-    "BatchTopKTrainer": ("jumprelu", {**_NN_LINEAR, "b_dec": ("b_dec", False)}),
-    "JumpReluTrainer": (
-        "jumprelu",
-        {
-            "W_enc": ("W_enc", False),
-            "b_enc": ("b_enc", False),
-            "W_dec": ("W_dec", False),
-            "b_dec": ("b_dec", False),
-            "threshold": ("threshold", False),
-        },
+_AS_IS = {name: (name, False) for name in ("W_enc", "b_enc", "W_dec", "b_dec")}
+_RELU = _Layout("standard", {**_NN_LINEAR, "b_dec": ("bias", False)}, fold_norms=True)
+_LAYOUTS: dict[str, _Layout] = {
+    "StandardTrainer": _RELU,
+    "StandardTrainerAprilUpdate": _RELU,
+    "PAnnealTrainer": _RELU,
+    "TopKTrainer": _Layout("topk", {**_NN_LINEAR, "b_dec": ("b_dec", False)}),
+    "BatchTopKTrainer": _Layout(
+        "jumprelu", {**_NN_LINEAR, "b_dec": ("b_dec", False)}, global_threshold=True
     ),
-    "MatryoshkaBatchTopKTrainer": (
+    # dictionary_learning's JumpReLU dictionaries encode x itself, not x - b_dec.
+    "JumpReluTrainer": _Layout(
         "jumprelu",
-        {
-            "W_enc": ("W_enc", False),
-            "b_enc": ("b_enc", False),
-            "W_dec": ("W_dec", False),
-            "b_dec": ("b_dec", False),
-        },
+        {**_AS_IS, "threshold": ("threshold", False)},
+        apply_b_dec_to_input=False,
     ),
-    "GatedSAETrainer": (
+    "MatryoshkaBatchTopKTrainer": _Layout("jumprelu", _AS_IS, global_threshold=True),
+    "GatedSAETrainer": _Layout(
         "gated",
         {
             "W_enc": ("encoder.weight", True),
@@ -83,11 +99,8 @@ def _hook_name(trainer: dict, source: Path) -> str:
 
 
 def read_dictionary_learning_folder(folder: Path) -> SAE:
-    from saeeval.saes.saelens_format import _read_json
-    from saeeval.saes.validation import build_sae, read_torch_state_dict
-
     config_path = folder / CFG_FILENAME
-    raw = _read_json(config_path)
+    raw = read_json_object(config_path)
     trainer = raw.get("trainer")
     if not isinstance(trainer, dict):
         raise SaeevalError(
@@ -99,10 +112,10 @@ def read_dictionary_learning_folder(folder: Path) -> SAE:
             f"{config_path}: trainer_class {trainer_class!r} is not supported; expected one of "
             f"{', '.join(sorted(_LAYOUTS))}"
         )
-    architecture, names = _LAYOUTS[trainer_class]
+    layout = _LAYOUTS[trainer_class]
     state = read_torch_state_dict(folder / WEIGHTS_FILENAME)
     weights: dict[str, torch.Tensor] = {}
-    for ours, (theirs, transpose) in names.items():
+    for ours, (theirs, transpose) in layout.names.items():
         if theirs not in state:
             raise SaeevalError(
                 f"{folder / WEIGHTS_FILENAME}: parameter {theirs!r} is missing for {trainer_class} "
@@ -110,7 +123,7 @@ def read_dictionary_learning_folder(folder: Path) -> SAE:
             )
         weights[ours] = state[theirs].T if transpose else state[theirs]
     d_in, d_sae = weights["W_enc"].shape
-    if trainer_class in ("BatchTopKTrainer", "MatryoshkaBatchTopKTrainer"):
+    if layout.global_threshold:
         threshold = state.get("threshold")
         if threshold is None or float(threshold.max()) < 0:
             raise SaeevalError(
@@ -118,39 +131,23 @@ def read_dictionary_learning_folder(folder: Path) -> SAE:
                 f"threshold (a non-negative 'threshold' tensor)"
             )
         weights["threshold"] = threshold.float().expand(d_sae).clone()
+    extra: dict[str, Any] = {
+        "training_architecture": trainer_class,
+        **{k: v for k, v in trainer.items() if k not in ("lm_name",)},
+    }
     cfg = SAEConfig(
-        architecture=architecture,
+        architecture=layout.architecture,
         d_in=int(d_in),
         d_sae=int(d_sae),
         hook_name=_hook_name(trainer, config_path),
         model_name=trainer.get("lm_name") or None,
-        k=int(trainer["k"]) if architecture == "topk" else None,
-        # dictionary_learning's JumpReLU dictionaries encode x itself, not x - b_dec.
-        apply_b_dec_to_input=trainer_class != "JumpReluTrainer",
+        apply_b_dec_to_input=layout.apply_b_dec_to_input,
         context_size=(raw.get("buffer") or {}).get("ctx_len"),
-        extra={
-            "training_architecture": trainer_class,
-            **{k: v for k, v in trainer.items() if k not in ("lm_name",)},
-        },
+        extra=extra,
+        # The trainer config carries the architecture's own fields (a TopK dictionary's k).
+        **architecture_spec(layout.architecture).read_config(trainer),
     )
     sae = build_sae(cfg, weights, folder)
-    if architecture == "standard":
+    if layout.fold_norms:
         fold_decoder_norms(sae)
     return sae
-
-
-@torch.no_grad()
-def fold_decoder_norms(sae: SAE) -> None:
-    """Give every decoder row unit norm without changing reconstructions.
-
-    Dictionaries trained with the April-2024 recipe keep unnormalised decoders; scaling each
-    latent's encoder column and bias by its decoder norm (and the decoder row down by it) leaves
-    x_hat unchanged and makes latent magnitudes comparable, as SAEBench's loader does.
-    """
-    norms = sae.W_dec.norm(dim=-1)
-    if torch.allclose(norms, torch.ones_like(norms), atol=1e-5):
-        return
-    norms = norms.clamp(min=1e-8)
-    sae.W_dec.div_(norms[:, None])
-    sae.W_enc.mul_(norms[None, :])
-    sae.b_enc.mul_(norms)

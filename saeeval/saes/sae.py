@@ -1,13 +1,8 @@
-"""The SAE module every eval runs: one class, five inference architectures.
+"""The SAE module every eval runs: one class for every architecture in `architectures`.
 
-Semantics follow SAELens' inference SAEs, so a folder SAELens loads gives the same latents here:
-
-- standard:  f = ReLU((x - b_dec) W_enc + b_enc)
-- topk:      the k largest pre-activations per token, then ReLU
-- jumprelu:  f = ReLU(pre) * [pre > threshold]   (BatchTopK SAEs infer this way too)
-- gated:     f = [(x - b_dec) W_enc + b_gate > 0] * ReLU((x - b_dec)(W_enc * exp(r_mag)) + b_mag)
-
-and x_hat = f W_dec + b_dec. `apply_b_dec_to_input` controls the `- b_dec` on the input.
+Each architecture's parameters, encoder and decoder matrix come from its `ArchitectureSpec`;
+x_hat = f W_dec + b_dec for all of them (W_dec row-normalised for TopK SAEs that rescale their
+activations by decoder norm). `apply_b_dec_to_input` controls the `- b_dec` on the input.
 """
 
 from __future__ import annotations
@@ -18,13 +13,21 @@ from typing import Any
 import torch
 from torch import nn
 
-ARCHITECTURES = ("standard", "topk", "jumprelu", "gated")
+from saeeval.saes.architectures import (
+    ARCHITECTURE_SPECS,
+    ArchitectureName,
+    ArchitectureSpec,
+    architecture_spec,
+)
+
+# The names registered at import; look specs up in ARCHITECTURE_SPECS, which tests may extend.
+ARCHITECTURES: tuple[str, ...] = tuple(ARCHITECTURE_SPECS)
 NORMALIZATIONS = ("none", "expected_average_only_in", "constant_norm_rescale", "layer_norm")
 
 
 @dataclass
 class SAEConfig:
-    architecture: str
+    architecture: ArchitectureName
     d_in: int
     d_sae: int
     hook_name: str
@@ -61,22 +64,25 @@ def torch_dtype(name: str) -> torch.dtype:
 
 
 class SAE(nn.Module):
+    """An inference SAE; its architecture's further parameters (b_enc, threshold, ...) are
+    attributes too, named by its spec."""
+
+    W_enc: nn.Parameter
+    W_dec: nn.Parameter
+    b_dec: nn.Parameter
+
     def __init__(self, cfg: SAEConfig):
         super().__init__()
         self.cfg = cfg
         dtype = torch_dtype(cfg.dtype)
-        d_in, d_sae = cfg.d_in, cfg.d_sae
-        self.W_enc = nn.Parameter(torch.zeros(d_in, d_sae, dtype=dtype))
-        self.W_dec = nn.Parameter(torch.zeros(d_sae, d_in, dtype=dtype))
-        self.b_dec = nn.Parameter(torch.zeros(d_in, dtype=dtype))
-        if cfg.architecture == "gated":
-            self.b_gate = nn.Parameter(torch.zeros(d_sae, dtype=dtype))
-            self.r_mag = nn.Parameter(torch.zeros(d_sae, dtype=dtype))
-            self.b_mag = nn.Parameter(torch.zeros(d_sae, dtype=dtype))
-        else:
-            self.b_enc = nn.Parameter(torch.zeros(d_sae, dtype=dtype))
-        if cfg.architecture == "jumprelu":
-            self.threshold = nn.Parameter(torch.zeros(d_sae, dtype=dtype))
+        shapes = architecture_spec(cfg.architecture).parameter_shapes(cfg.d_in, cfg.d_sae)
+        for name, shape in shapes.items():
+            setattr(self, name, nn.Parameter(torch.zeros(shape, dtype=dtype)))
+
+    @property
+    def spec(self) -> ArchitectureSpec:
+        """Looked up on every use, so it always follows `cfg.architecture`."""
+        return architecture_spec(self.cfg.architecture)
 
     # -- shape and identity -----------------------------------------------------------------------
 
@@ -103,7 +109,7 @@ class SAE(nn.Module):
     @property
     def encoder_bias(self) -> torch.Tensor:
         """The per-latent encoder bias SAEBench reports (b_mag for gated SAEs)."""
-        return self.b_mag if self.cfg.architecture == "gated" else self.b_enc
+        return getattr(self, self.spec.encoder_bias)
 
     # -- input normalisation (SAELens' run-time schemes) ----------------------------------------
 
@@ -132,28 +138,12 @@ class SAE(nn.Module):
     # -- encode / decode --------------------------------------------------------------------------
 
     def _latents(self, sae_in: torch.Tensor) -> torch.Tensor:
-        arch = self.cfg.architecture
         if self.cfg.apply_b_dec_to_input:
             sae_in = sae_in - self.b_dec
-        if arch == "gated":
-            gate = ((sae_in @ self.W_enc + self.b_gate) > 0).to(sae_in.dtype)
-            magnitude = torch.relu(sae_in @ (self.W_enc * self.r_mag.exp()) + self.b_mag)
-            return gate * magnitude
-        pre = sae_in @ self.W_enc + self.b_enc
-        if arch == "standard":
-            return torch.relu(pre)
-        if arch == "jumprelu":
-            return torch.relu(pre) * (pre > self.threshold).to(pre.dtype)
-        # topk
-        if self.cfg.rescale_acts_by_decoder_norm:
-            pre = pre * self.W_dec.norm(dim=-1)
-        values, indices = torch.topk(pre, k=self.cfg.k, dim=-1, sorted=False)
-        return torch.zeros_like(pre).scatter_(-1, indices, values.relu())
+        return self.spec.encode(self, sae_in)
 
     def _decoder_weights(self) -> torch.Tensor:
-        if self.cfg.architecture == "topk" and self.cfg.rescale_acts_by_decoder_norm:
-            return self.W_dec / self.W_dec.norm(dim=-1, keepdim=True)
-        return self.W_dec
+        return self.spec.decoder_weights(self)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         sae_in, _ = self._normalise(x.to(self.dtype))
@@ -171,3 +161,20 @@ class SAE(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.encode_decode(x)[1]
+
+
+@torch.no_grad()
+def fold_decoder_norms(sae: SAE) -> None:
+    """Give every decoder row unit norm without changing reconstructions (standard SAEs).
+
+    Dictionaries trained with the April-2024 recipe keep unnormalised decoders; scaling each
+    latent's encoder column and bias by its decoder norm (and the decoder row down by it) leaves
+    x_hat unchanged and makes latent magnitudes comparable, as SAEBench's loader does.
+    """
+    norms = sae.W_dec.norm(dim=-1)
+    if torch.allclose(norms, torch.ones_like(norms), atol=1e-5):
+        return
+    norms = norms.clamp(min=1e-8)
+    sae.W_dec.div_(norms[:, None])
+    sae.W_enc.mul_(norms[None, :])
+    sae.b_enc.mul_(norms)

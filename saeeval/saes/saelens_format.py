@@ -6,7 +6,6 @@ writes the SAELens 6 layout, so `sae_lens.SAE.load_from_disk` loads what we save
 
 from __future__ import annotations
 
-import json
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -14,40 +13,46 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
-from saeeval.errors import SaeevalError, one_line
-from saeeval.saes.sae import ARCHITECTURES, NORMALIZATIONS, SAE, SAEConfig
+from saeeval.errors import SaeevalError
+from saeeval.files import atomic_path, atomic_write_json, read_json_object
+from saeeval.saes.architectures import (
+    ARCHITECTURE_SPECS,
+    architecture_config_fields,
+    architecture_spec,
+)
+from saeeval.saes.sae import NORMALIZATIONS, SAE, SAEConfig
+from saeeval.saes.validation import check_config, read_safetensors
 
 CFG_FILENAME = "cfg.json"
 WEIGHTS_FILENAME = "sae_weights.safetensors"
 
-# Config keys that SAELens keeps at the top level; everything else about the SAE is metadata.
-_SAELENS_FIELDS = {
+# Keys config_from_dict reads itself (besides each architecture's own fields); the rest of a
+# config is carried along in SAEConfig.extra.
+_KNOWN_KEYS = {
+    "architecture",
     "d_in",
     "d_sae",
-    "dtype",
-    "device",
+    "hook_name",
+    "hook_point",
+    "model_name",
     "apply_b_dec_to_input",
     "normalize_activations",
-    "reshape_activations",
-    "architecture",
-    "k",
-    "rescale_acts_by_decoder_norm",
+    "dtype",
+    "prepend_bos",
+    "context_size",
+    "dataset_path",
     "metadata",
+    "device",
+    "activation_fn",
+    "activation_fn_str",
+    "activation_fn_kwargs",
+    "hook_head_index",
+    "reshape_activations",
 }
 
 
 def is_saelens_folder(folder: Path) -> bool:
     return (folder / CFG_FILENAME).is_file() and (folder / WEIGHTS_FILENAME).is_file()
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SaeevalError(f"{path} is not a readable JSON file: {one_line(exc)}") from None
-    if not isinstance(data, dict):
-        raise SaeevalError(f"{path} must hold a JSON object, found {type(data).__name__}")
-    return data
 
 
 def config_from_dict(raw: dict[str, Any], source: Path) -> SAEConfig:
@@ -56,15 +61,15 @@ def config_from_dict(raw: dict[str, Any], source: Path) -> SAEConfig:
     flat = {**raw, **meta}
     architecture = flat.get("architecture") or "standard"
     activation = flat.get("activation_fn") or flat.get("activation_fn_str")
-    k = flat.get("k")
-    if activation == "topk" and k is None:
-        k = (flat.get("activation_fn_kwargs") or {}).get("k")
+    if activation == "topk" and flat.get("k") is None:  # the older layout's TopK SAEs
+        flat["k"] = (flat.get("activation_fn_kwargs") or {}).get("k")
         architecture = "topk"
-    if architecture not in ARCHITECTURES:
+    if not isinstance(architecture, str) or architecture not in ARCHITECTURE_SPECS:
         raise SaeevalError(
             f"{source}: architecture {architecture!r} is not supported; expected one of "
-            f"{', '.join(ARCHITECTURES)}"
+            f"{', '.join(ARCHITECTURE_SPECS)}"
         )
+    spec = architecture_spec(architecture)
     hook_name = flat.get("hook_name") or flat.get("hook_point")
     if not hook_name:
         raise SaeevalError(f"{source}: the config names no hook (expected metadata.hook_name)")
@@ -82,39 +87,13 @@ def config_from_dict(raw: dict[str, Any], source: Path) -> SAEConfig:
     for key in ("d_in", "d_sae"):
         if not isinstance(flat.get(key), int) or flat[key] <= 0:
             raise SaeevalError(f"{source}: {key} must be a positive integer, got {flat.get(key)!r}")
-    if architecture == "topk" and (not isinstance(k, int) or not 0 < k <= flat["d_sae"]):
-        raise SaeevalError(f"{source}: a topk SAE needs an integer k in 1..d_sae, got {k!r}")
-    known = {
-        "architecture",
-        "d_in",
-        "d_sae",
-        "hook_name",
-        "hook_point",
-        "model_name",
-        "k",
-        "rescale_acts_by_decoder_norm",
-        "apply_b_dec_to_input",
-        "normalize_activations",
-        "dtype",
-        "prepend_bos",
-        "context_size",
-        "dataset_path",
-        "metadata",
-        "device",
-        "activation_fn",
-        "activation_fn_str",
-        "activation_fn_kwargs",
-        "hook_head_index",
-        "reshape_activations",
-    }
-    return SAEConfig(
+    known = _KNOWN_KEYS | architecture_config_fields()
+    cfg = SAEConfig(
         architecture=architecture,
         d_in=flat["d_in"],
         d_sae=flat["d_sae"],
         hook_name=hook_name,
         model_name=flat.get("model_name") or None,
-        k=k if architecture == "topk" else None,
-        rescale_acts_by_decoder_norm=bool(flat.get("rescale_acts_by_decoder_norm", False)),
         apply_b_dec_to_input=bool(flat.get("apply_b_dec_to_input", True)),
         normalize_activations=normalize,
         dtype=flat.get("dtype") or "float32",
@@ -122,13 +101,14 @@ def config_from_dict(raw: dict[str, Any], source: Path) -> SAEConfig:
         context_size=flat.get("context_size"),
         dataset_path=flat.get("dataset_path"),
         extra={key: value for key, value in flat.items() if key not in known},
+        **spec.read_config(flat),
     )
+    check_config(cfg, source)
+    return cfg
 
 
 def read_saelens_folder(folder: Path) -> tuple[SAEConfig, dict[str, torch.Tensor]]:
-    from saeeval.saes.validation import read_safetensors
-
-    cfg = config_from_dict(_read_json(folder / CFG_FILENAME), folder / CFG_FILENAME)
+    cfg = config_from_dict(read_json_object(folder / CFG_FILENAME), folder / CFG_FILENAME)
     weights = read_safetensors(folder / WEIGHTS_FILENAME)
     scaling = weights.pop("scaling_factor", None)
     if scaling is not None and not torch.allclose(scaling, torch.ones_like(scaling)):
@@ -148,6 +128,7 @@ def saelens_version() -> str:
 
 def config_to_saelens_dict(cfg: SAEConfig) -> dict[str, Any]:
     """The cfg.json that SAELens 6 writes for this SAE."""
+    spec = architecture_spec(cfg.architecture)
     metadata = {
         "sae_lens_version": saelens_version(),
         "model_name": cfg.model_name,
@@ -160,7 +141,7 @@ def config_to_saelens_dict(cfg: SAEConfig) -> dict[str, Any]:
         "model_from_pretrained_kwargs": {},
         **cfg.extra,
     }
-    out: dict[str, Any] = {
+    return {
         "d_in": cfg.d_in,
         "d_sae": cfg.d_sae,
         "dtype": cfg.dtype,
@@ -169,18 +150,13 @@ def config_to_saelens_dict(cfg: SAEConfig) -> dict[str, Any]:
         "normalize_activations": cfg.normalize_activations,
         "reshape_activations": "none",
         "metadata": metadata,
-        "architecture": cfg.architecture,
+        "architecture": spec.saelens_architecture,
+        **spec.write_config(cfg),
     }
-    if cfg.architecture == "topk":
-        out["k"] = cfg.k
-        out["rescale_acts_by_decoder_norm"] = cfg.rescale_acts_by_decoder_norm
-    return out
 
 
 def save_sae(sae: SAE, folder: str | Path) -> Path:
     """Write `sae` as a SAELens folder (atomically per file)."""
-    from saeeval.results.io import atomic_path, atomic_write_json
-
     folder = Path(folder)
     tensors = {name: p.detach().to("cpu").contiguous() for name, p in sae.named_parameters()}
     with atomic_path(folder / WEIGHTS_FILENAME) as tmp:

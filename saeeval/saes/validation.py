@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
 from saeeval.errors import SaeevalError, one_line
+from saeeval.saes.architectures import architecture_spec
 from saeeval.saes.sae import SAE, SAEConfig
 
 
 def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
@@ -35,24 +35,22 @@ def read_torch_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 def expected_shapes(cfg: SAEConfig) -> dict[str, tuple[int, ...]]:
-    d_in, d_sae = cfg.d_in, cfg.d_sae
-    shapes: dict[str, tuple[int, ...]] = {
-        "W_enc": (d_in, d_sae),
-        "W_dec": (d_sae, d_in),
-        "b_dec": (d_in,),
-    }
-    if cfg.architecture == "gated":
-        shapes.update(b_gate=(d_sae,), r_mag=(d_sae,), b_mag=(d_sae,))
-    else:
-        shapes["b_enc"] = (d_sae,)
-    if cfg.architecture == "jumprelu":
-        shapes["threshold"] = (d_sae,)
-    return shapes
+    return architecture_spec(cfg.architecture).parameter_shapes(cfg.d_in, cfg.d_sae)
+
+
+def check_config(cfg: SAEConfig, source: Path) -> None:
+    """Refuse a config its architecture cannot run (e.g. a topk SAE without a usable k)."""
+    problem = architecture_spec(cfg.architecture).check_config(cfg)
+    if problem is not None:
+        raise SaeevalError(f"{source}: {problem}")
 
 
 def build_sae(cfg: SAEConfig, weights: dict[str, torch.Tensor], source: Path) -> SAE:
-    """An SAE from `weights`, after checking names, shapes and that every value is finite."""
-    for name, shape in expected_shapes(cfg).items():
+    """An SAE from `weights`, after checking its config, weight names, shapes and that every
+    value is finite."""
+    check_config(cfg, source)
+    shapes = expected_shapes(cfg)
+    for name, shape in shapes.items():
         if name not in weights:
             raise SaeevalError(
                 f"{source}: weight {name!r} is missing for a {cfg.architecture} SAE "
@@ -68,6 +66,6 @@ def build_sae(cfg: SAEConfig, weights: dict[str, torch.Tensor], source: Path) ->
             raise SaeevalError(f"{source}: weight {name!r} holds {bad} NaN or infinite values")
     sae = SAE(cfg)
     with torch.no_grad():
-        for name in expected_shapes(cfg):
+        for name in shapes:
             getattr(sae, name).copy_(weights[name].to(sae.dtype))
     return sae

@@ -35,8 +35,8 @@ from saeeval.evals.absorption.words import (
     letter_index,
     split_words,
 )
-from saeeval.evals.base import EvalConfig, EvalContext
-from saeeval.results.records import build_result
+from saeeval.evals.base import EvalConfig, EvalContext, HeadlineMetric
+from saeeval.evals.envelope import build_result
 from saeeval.saes import SAE, LoadedSAE
 
 EVAL_TYPE_ID = "absorption_first_letter"
@@ -47,24 +47,57 @@ PRECOMPUTE_LIMIT = 2**28
 class AbsorptionEvalConfig(EvalConfig):
     """SAEBench's `AbsorptionEvalConfig` (same fields, same defaults) plus saeeval's additions."""
 
-    model_name: str = ""
-    random_seed: int = 42
-    f1_jump_threshold: float = 0.03
-    max_k_value: int = Field(10, gt=0)
-    prompt_template: str = "{word} has the first letter:"
-    prompt_token_pos: int = Field(-6, lt=0)
-    llm_batch_size: int = Field(10, gt=0)
-    llm_dtype: str = "float32"
-    k_sparse_probe_l1_decay: float = Field(0.01, ge=0)
-    k_sparse_probe_batch_size: int = Field(4096, gt=0)
-    k_sparse_probe_num_epochs: int = Field(50, gt=0)
-    min_GT_probe_f1: float = 0.6
-    min_feats_for_eval: int = Field(20, ge=1)
-    eval_k_sparse_probe_batch_size: int = Field(24, gt=0)
-    precalc_k_sparse_probe_sae_acts: bool = False
+    model_name: str = Field(
+        "", description="the model the SAE is evaluated on (filled in from the loaded model)"
+    )
+    random_seed: int = Field(42, description="seed of the word split and probe training")
+    f1_jump_threshold: float = Field(
+        0.03,
+        description="minimum F1 gain for a latent to count as a further split latent of a letter",
+    )
+    max_k_value: int = Field(
+        10, gt=0, description="largest number of latents tried in the k-sparse letter probes"
+    )
+    prompt_template: str = Field(
+        "{word} has the first letter:",
+        description="ICL prompt that asks for a word's first letter; {word} is replaced",
+    )
+    prompt_token_pos: int = Field(
+        -6, lt=0, description="position (from the end) of the token whose activation is read"
+    )
+    llm_batch_size: int = Field(10, gt=0, description="prompts per model batch")
+    llm_dtype: str = Field(
+        "float32", description="the model's dtype during the eval (filled in from --dtype)"
+    )
+    k_sparse_probe_l1_decay: float = Field(
+        0.01, ge=0, description="L1 penalty of the k-sparse probes' selection probe"
+    )
+    k_sparse_probe_batch_size: int = Field(
+        4096, gt=0, description="batch size for training the k-sparse probes"
+    )
+    k_sparse_probe_num_epochs: int = Field(
+        50, gt=0, description="epochs for training the k-sparse probes"
+    )
+    min_GT_probe_f1: float = Field(
+        0.6, description="letters whose linear probe scores below this F1 are not evaluated"
+    )
+    min_feats_for_eval: int = Field(
+        20, ge=1, description="letters with fewer split latents than this are not evaluated"
+    )
+    eval_k_sparse_probe_batch_size: int = Field(
+        24, gt=0, description="batch size when scoring the k-sparse probes"
+    )
+    precalc_k_sparse_probe_sae_acts: bool = Field(
+        False, description="precompute SAE latents of every probe word (SAEBench's memory switch)"
+    )
     # saeeval's additions: a cap on words per letter (None: the whole vocabulary, as SAEBench).
-    size_preset: str = "saebench-default"
-    max_words_per_letter: int | None = Field(None, gt=0)
+    size_preset: str = Field(
+        "saebench-default",
+        description="which size preset filled the sizes (recorded in every result)",
+    )
+    max_words_per_letter: int | None = Field(
+        None, gt=0, description="cap on vocabulary words per letter (None: every word, as SAEBench)"
+    )
 
 
 CPU_PRESET = {"size_preset": "cpu", "max_words_per_letter": 250}
@@ -199,6 +232,23 @@ class AbsorptionEval:
     name: ClassVar[str] = "absorption"
     eval_type_id: ClassVar[str] = EVAL_TYPE_ID
     config_class: ClassVar[type[EvalConfig]] = AbsorptionEvalConfig
+    headline_metrics: ClassVar[tuple[HeadlineMetric, ...]] = (
+        HeadlineMetric(
+            "mean_absorption_fraction",
+            "mean absorption fraction",
+            ("mean", "mean_absorption_fraction_score"),
+            False,
+        ),
+        HeadlineMetric(
+            "mean_full_absorption",
+            "mean full absorption",
+            ("mean", "mean_full_absorption_score"),
+            False,
+        ),
+        HeadlineMetric(
+            "mean_split_features", "mean split features", ("mean", "mean_num_split_features"), None
+        ),
+    )
 
     def default_config(self, context: EvalContext) -> AbsorptionEvalConfig:
         config = AbsorptionEvalConfig(

@@ -16,11 +16,13 @@ so the pooled ablated activation the probes read is
 where all_sum = the latents summed over ALL positions and count = the number of valid positions.
 The reference applies the round trip at the zeroed BOS/PAD/EOS positions too and sums them: X = 0
 there, but f(0) can be non-zero (e.g. a positive encoder bias), and those terms are included here
-through all_sum. Every architecture we support decodes affinely (ReLU, TopK, JumpReLU and gated
-SAEs differ only in the encoder); W is the matrix decode really multiplies by (unit-norm rows for
-TopK SAEs with rescale_acts_by_decoder_norm). Runtime-normalised SAEs de-normalise each token
+through all_sum. The identity needs an affine decoder: `decoder_matrix` refuses an SAE whose
+architecture spec (`saeeval.saes.architectures`) says `decoder_is_affine` is False, and returns
+the spec's `decoder_weights`, the matrix decode really multiplies by (unit-norm rows for TopK SAEs
+with rescale_acts_by_decoder_norm). All architectures registered today decode affinely (they
+differ only in the encoder). Runtime-normalised SAEs de-normalise each token
 (x_hat * std + mu for layer_norm, x_hat / coeff for constant_norm_rescale), which scales that
-token's decoder term; `text_activations.sae_statistics_of_texts` folds that per-token scale into
+token's decoder term; `sae_statistics.sae_statistics_of_texts` folds that per-token scale into
 all_sum. (SAEBench itself cannot ablate such SAELens SAEs: their decode consumes the
 normalisation state stored by encode, so its second decode call fails.) The identity is exact in
 real arithmetic; in floating point the results agree with the reference to rounding.
@@ -32,83 +34,34 @@ rows must already be zero.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from saeeval.evals.probing.probes import PAIRED_CLASS_KEYS, one_vs_rest, probe_accuracy
+from saeeval.data.classification import PAIRED_CLASS_KEYS
+from saeeval.errors import SaeevalError
+from saeeval.evals.probing.probes import one_vs_rest, probe_accuracy
+from saeeval.saes import SAE, ArchitectureSpec, architecture_spec
 
 SPURIOUS_PROBE = "male_professor / female_nurse"  # SCR's biased probe
 
 
-# -- per-example statistics from one encode pass -----------------------------------------------
-
-
-@dataclass
-class SAEStatistics:
-    """Per-example sums of activations and SAE latents over the sequence positions.
-
-    act_sum:   [B, D] activations summed over all positions (masked rows are zero), act dtype.
-    count:     [B] number of valid positions, in the activation dtype (as the reference counts).
-    valid_sum: [B, F] latents summed over valid positions, SAE dtype.
-    all_sum:   [B, F] latents summed over ALL positions (each token times its de-normalisation
-               scale for runtime-normalised SAEs), SAE dtype; what ablation subtracts.
-    """
-
-    act_sum: Tensor
-    count: Tensor
-    valid_sum: Tensor
-    all_sum: Tensor
-
-    def __len__(self) -> int:
-        return len(self.count)
-
-    def pooled_activations(self) -> Tensor:
-        """Mean activation over valid positions, in the activation dtype (SAEBench's
-        create_meaned_model_activations)."""
-        return self.act_sum / self.count[:, None]
-
-    def pooled_latents(self) -> Tensor:
-        """Mean latent over valid positions, in the SAE dtype (SAEBench's
-        get_sae_meaned_activations, the sparse-probing SAE input)."""
-        dtype = self.valid_sum.dtype
-        return (self.valid_sum / self.count.to(dtype)[:, None]).to(dtype)
-
-    def mean_latents_fp32(self) -> Tensor:
-        """Mean latent over valid positions in float32 (the per-example means SCR/TPP attribute
-        with, in get_effects_per_class_precomputed_acts)."""
-        return self.valid_sum.to(torch.float32) / self.count.to(torch.float32)[:, None]
-
-    @staticmethod
-    def cat(parts: Iterable[SAEStatistics]) -> SAEStatistics:
-        parts = list(parts)
-        return SAEStatistics(
-            *(
-                torch.cat([getattr(p, name) for p in parts])
-                for name in ("act_sum", "count", "valid_sum", "all_sum")
-            )
+def require_affine_decoder(sae: SAE) -> ArchitectureSpec:
+    """The SAE's architecture spec, refusing SAEs the one-pass ablation identity does not hold
+    for (decode not of the form f @ W + b)."""
+    spec = architecture_spec(sae.cfg.architecture)
+    if not spec.decoder_is_affine:
+        raise SaeevalError(
+            f"SCR/TPP cannot ablate a {spec.name} SAE: its decoder is not affine in the latents, "
+            f"so ablating latents is not a subtraction through one decoder matrix"
         )
+    return spec
 
 
-def denormalisation_scale(sae, x: Tensor) -> Tensor | None:
-    """Per-token factor decode applies to f @ W in runtime-normalised SAEs ([B, L, 1]), or None."""
-    scheme = getattr(getattr(sae, "cfg", None), "normalize_activations", "none")
-    if scheme == "layer_norm":
-        x = x.to(sae.dtype)
-        return (x - x.mean(dim=-1, keepdim=True)).std(dim=-1, keepdim=True)
-    if scheme == "constant_norm_rescale":
-        x = x.to(sae.dtype)
-        return x.norm(dim=-1, keepdim=True) / sae.cfg.d_in**0.5
-    return None
-
-
-def decoder_matrix(sae) -> Tensor:
+def decoder_matrix(sae: SAE) -> Tensor:
     """The [F, D] matrix `decode` multiplies latents by (rows normalised for TopK SAEs that rescale
     activations by decoder norm). Ablation subtracts through this; attribution uses raw W_dec."""
-    if getattr(getattr(sae, "cfg", None), "rescale_acts_by_decoder_norm", False):
-        return sae.W_dec / sae.W_dec.norm(dim=-1, keepdim=True)
-    return sae.W_dec
+    return require_affine_decoder(sae).decoder_weights(sae)
 
 
 # -- attribution -------------------------------------------------------------------------------

@@ -26,16 +26,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score
 from torch import Tensor, nn
 
+from saeeval.data.classification import PAIRED_CLASS_KEYS
+
 POSITIVE_LABEL = 1
 NEGATIVE_LABEL = 0
-
-# SCR's probe-set keys: each biased-pair key is trained against its "*_data_only" partner and
-# vice versa. The literal names come from bias_in_bios but SAEBench uses them for every SCR dataset.
-PAIRED_CLASS_KEYS = {
-    "male / female": "female_data_only",
-    "professor / nurse": "nurse_data_only",
-    "male_professor / female_nurse": "female_nurse_data_only",
-}
 
 
 def paired_partner(class_name: str) -> str:
@@ -122,12 +116,6 @@ def fit_sklearn_probe(
     probe.fit(train_x.to(torch.float32).cpu().numpy(), train_y.cpu().numpy())
     predictions = probe.predict(test_x.to(torch.float32).cpu().numpy())
     return probe, float(accuracy_score(test_y.cpu().numpy(), predictions))
-
-
-def sklearn_probe_accuracy(
-    train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor
-) -> float:
-    return fit_sklearn_probe(train_x, train_y, test_x, test_y)[1]
 
 
 # -- torch probe -------------------------------------------------------------------------------

@@ -24,10 +24,9 @@ from typing import Any, ClassVar
 import torch
 from pydantic import Field, field_validator
 
-from saeeval.data.classification import CHOSEN_CLASSES
-from saeeval.evals.base import EvalConfig, EvalContext
+from saeeval.evals.base import EvalConfig, EvalContext, HeadlineMetric
+from saeeval.evals.envelope import build_result
 from saeeval.evals.probing.ablation import (
-    PAIRED_CLASS_KEYS,
     ablated_pooled,
     all_node_effects,
     average_over,
@@ -39,8 +38,7 @@ from saeeval.evals.probing.ablation import (
 )
 from saeeval.evals.probing.datasets import ProbingData, load_probing_data
 from saeeval.evals.probing.probes import Probe, train_probes
-from saeeval.evals.probing.text_activations import sae_statistics_of_texts
-from saeeval.results.records import build_result
+from saeeval.evals.probing.sae_statistics import sae_statistics_of_texts
 from saeeval.saes import LoadedSAE
 
 SCHEMA_N_VALUES = (2, 5, 10, 20, 50, 100, 500)  # the n's SAEBench's output schemas have fields for
@@ -67,33 +65,58 @@ def _default_pairs() -> dict[str, list[tuple[str, str]]]:
 class ScrAndTppEvalConfig(EvalConfig):
     """SAEBench's `ScrAndTppEvalConfig` (same fields, same defaults) plus saeeval's additions."""
 
-    random_seed: int = 42
+    random_seed: int = Field(42, description="seed of the text sampling and probe training")
     dataset_names: list[str] = Field(
         default_factory=lambda: [
             "LabHC/bias_in_bios_class_set1",
             "canrager/amazon_reviews_mcauley_1and5",
-        ]
+        ],
+        description="classification datasets to use (SAEBench names)",
     )
-    perform_scr: bool = True
-    early_stopping_patience: int = Field(20, gt=0)
-    train_set_size: int = Field(4000, gt=0)
-    test_set_size: int = Field(1000, gt=0)
-    context_length: int = Field(128, gt=1)
-    probe_train_batch_size: int = Field(16, gt=0)
-    probe_test_batch_size: int = Field(500, gt=0)
-    probe_epochs: int = Field(20, gt=0)
-    probe_lr: float = Field(1e-3, gt=0)
-    probe_l1_penalty: float = Field(1e-3, ge=0)
-    sae_batch_size: int = Field(125, gt=0)
-    llm_batch_size: int = Field(32, gt=0)
-    llm_dtype: str = ""
-    lower_vram_usage: bool = False
-    model_name: str = ""
-    n_values: list[int] = Field(default_factory=lambda: list(SCHEMA_N_VALUES))
-    column1_vals_lookup: dict[str, list[tuple[str, str]]] = Field(default_factory=_default_pairs)
+    perform_scr: bool = Field(True, description="True for SCR, False for TPP (set by the eval)")
+    early_stopping_patience: int = Field(
+        20, gt=0, description="epochs without improvement before probe training stops"
+    )
+    train_set_size: int = Field(4000, gt=0, description="texts per dataset for training probes")
+    test_set_size: int = Field(1000, gt=0, description="texts per dataset for testing probes")
+    context_length: int = Field(
+        128, gt=1, description="tokens per text, BOS included (longer texts are truncated)"
+    )
+    probe_train_batch_size: int = Field(16, gt=0, description="batch size for probe training")
+    probe_test_batch_size: int = Field(
+        500, gt=0, description="batch size for probe testing (at most 500, as SAEBench)"
+    )
+    probe_epochs: int = Field(20, gt=0, description="maximum epochs of probe training")
+    probe_lr: float = Field(1e-3, gt=0, description="learning rate of probe training")
+    probe_l1_penalty: float = Field(1e-3, ge=0, description="L1 penalty on the probe weights")
+    sae_batch_size: int = Field(125, gt=0, description="texts per SAE encoding batch")
+    llm_batch_size: int = Field(32, gt=0, description="texts per model batch")
+    llm_dtype: str = Field(
+        "", description="the model's dtype during the eval (filled in from --dtype)"
+    )
+    lower_vram_usage: bool = Field(
+        False, description="SAEBench's memory switch (kept for compatibility)"
+    )
+    model_name: str = Field(
+        "", description="the model the SAE is evaluated on (filled in from the loaded model)"
+    )
+    n_values: list[int] = Field(
+        default_factory=lambda: list(SCHEMA_N_VALUES),
+        description="numbers of ablated latents at which the metric is reported",
+    )
+    column1_vals_lookup: dict[str, list[tuple[str, str]]] = Field(
+        default_factory=_default_pairs,
+        description="per dataset, the class pairs whose spurious correlation is removed",
+    )
     # saeeval's additions (see the sparse probing config).
-    dataset_source: str = "offline"
-    size_preset: str = "saebench-default"
+    dataset_source: str = Field(
+        "offline",
+        description="where the texts come from: 'offline' (built-in), 'hub', or a local folder",
+    )
+    size_preset: str = Field(
+        "saebench-default",
+        description="which size preset filled the sizes (recorded in every result)",
+    )
 
     @field_validator("probe_test_batch_size")
     @classmethod
@@ -296,6 +319,10 @@ class ScrEval(_ScrTppEval):
     name = "scr"
     eval_type_id = "scr"
     scr = True
+    headline_metrics = (
+        HeadlineMetric("scr_10", "SCR n=10", ("scr_metrics", "scr_metric_threshold_10"), True),
+        HeadlineMetric("scr_20", "SCR n=20", ("scr_metrics", "scr_metric_threshold_20"), True),
+    )
 
 
 class TppEval(_ScrTppEval):
@@ -304,6 +331,14 @@ class TppEval(_ScrTppEval):
     name = "tpp"
     eval_type_id = "tpp"
     scr = False
+    headline_metrics = (
+        HeadlineMetric(
+            "tpp_10", "TPP n=10", ("tpp_metrics", "tpp_threshold_10_total_metric"), True
+        ),
+        HeadlineMetric(
+            "tpp_20", "TPP n=20", ("tpp_metrics", "tpp_threshold_20_total_metric"), True
+        ),
+    )
 
 
-__all__ = ["PAIRED_CLASS_KEYS", "CHOSEN_CLASSES", "ScrAndTppEvalConfig", "ScrEval", "TppEval"]
+__all__ = ["ScrAndTppEvalConfig", "ScrEval", "TppEval"]

@@ -17,11 +17,11 @@ from typing import Any, ClassVar
 import torch
 from pydantic import Field
 
-from saeeval.evals.base import EvalConfig, EvalContext
+from saeeval.evals.base import EvalConfig, EvalContext, HeadlineMetric
+from saeeval.evals.envelope import build_result
 from saeeval.evals.probing.datasets import ProbingData, load_probing_data
 from saeeval.evals.probing.probes import train_probes
-from saeeval.evals.probing.text_activations import sae_statistics_of_texts
-from saeeval.results.records import build_result
+from saeeval.evals.probing.sae_statistics import sae_statistics_of_texts
 from saeeval.saes import LoadedSAE
 
 EVAL_TYPE_ID = "sparse_probing"
@@ -44,21 +44,43 @@ SAEBENCH_DATASETS = [
 class SparseProbingEvalConfig(EvalConfig):
     """SAEBench's `SparseProbingEvalConfig` (same fields and defaults) plus saeeval's additions."""
 
-    random_seed: int = 42
-    dataset_names: list[str] = Field(default_factory=lambda: list(SAEBENCH_DATASETS))
-    probe_train_set_size: int = Field(4000, gt=0)
-    probe_test_set_size: int = Field(1000, gt=0)
-    context_length: int = Field(128, gt=1)
-    sae_batch_size: int = Field(125, gt=0)
-    llm_batch_size: int | None = Field(None, gt=0)
-    llm_dtype: str = ""
-    model_name: str = ""
-    k_values: list[int] = Field(default_factory=lambda: [1, 2, 5])
-    lower_vram_usage: bool = False
+    random_seed: int = Field(42, description="seed of the text sampling and probe training")
+    dataset_names: list[str] = Field(
+        default_factory=lambda: list(SAEBENCH_DATASETS),
+        description="classification datasets to probe (SAEBench names)",
+    )
+    probe_train_set_size: int = Field(
+        4000, gt=0, description="texts per dataset for training probes"
+    )
+    probe_test_set_size: int = Field(1000, gt=0, description="texts per dataset for testing probes")
+    context_length: int = Field(
+        128, gt=1, description="tokens per text, BOS included (longer texts are truncated)"
+    )
+    sae_batch_size: int = Field(125, gt=0, description="texts per SAE encoding batch")
+    llm_batch_size: int | None = Field(None, gt=0, description="texts per model batch")
+    llm_dtype: str = Field(
+        "", description="the model's dtype during the eval (filled in from --dtype)"
+    )
+    model_name: str = Field(
+        "", description="the model the SAE is evaluated on (filled in from the loaded model)"
+    )
+    k_values: list[int] = Field(
+        default_factory=lambda: [1, 2, 5],
+        description="numbers of top latents each sparse probe may use",
+    )
+    lower_vram_usage: bool = Field(
+        False, description="SAEBench's memory switch: skip the probe on all latents"
+    )
     # saeeval's additions: where the texts come from ("offline": the built-in datasets, "hub",
     # or a local folder) and which size preset filled the sizes.
-    dataset_source: str = "offline"
-    size_preset: str = "saebench-default"
+    dataset_source: str = Field(
+        "offline",
+        description="where the texts come from: 'offline' (built-in), 'hub', or a local folder",
+    )
+    size_preset: str = Field(
+        "saebench-default",
+        description="which size preset filled the sizes (recorded in every result)",
+    )
 
 
 # Built-in datasets on a CPU: a twentieth of SAEBench's probe sets keeps the eval to minutes
@@ -78,6 +100,13 @@ class SparseProbingEval:
     name: ClassVar[str] = "sparse_probing"
     eval_type_id: ClassVar[str] = EVAL_TYPE_ID
     config_class: ClassVar[type[EvalConfig]] = SparseProbingEvalConfig
+    headline_metrics: ClassVar[tuple[HeadlineMetric, ...]] = (
+        HeadlineMetric("llm_test_accuracy", "LLM accuracy", ("llm", "llm_test_accuracy"), True),
+        HeadlineMetric("llm_top_1", "LLM top-1", ("llm", "llm_top_1_test_accuracy"), True),
+        HeadlineMetric("sae_test_accuracy", "SAE accuracy", ("sae", "sae_test_accuracy"), True),
+        HeadlineMetric("sae_top_1", "SAE top-1", ("sae", "sae_top_1_test_accuracy"), True),
+        HeadlineMetric("sae_top_5", "SAE top-5", ("sae", "sae_top_5_test_accuracy"), True),
+    )
 
     def default_config(self, context: EvalContext) -> SparseProbingEvalConfig:
         config = SparseProbingEvalConfig(

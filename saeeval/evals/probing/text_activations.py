@@ -18,7 +18,6 @@ import torch
 
 from saeeval.activations import ActivationCache
 from saeeval.models import ModelAdapter
-from saeeval.saes import SAE
 
 CHUNK_TEXTS = 256
 
@@ -31,12 +30,6 @@ class TextActivations:
 
     def __len__(self) -> int:
         return len(self.counts)
-
-    @classmethod
-    def from_padded(cls, acts: torch.Tensor) -> TextActivations:
-        """From SAEBench's [n_texts, context_length, d] layout, masked positions zeroed."""
-        valid = acts.sum(dim=-1) != 0  # SAEBench's test: a masked position sums to zero
-        return cls(acts[valid], valid.sum(dim=1), acts.shape[1])
 
     @property
     def text_index(self) -> torch.Tensor:
@@ -122,39 +115,4 @@ def text_activations(
         torch.cat([c["rows"] for c in chunks]),
         torch.cat([c["counts"] for c in chunks]),
         context_length,
-    )
-
-
-def sae_statistics_of_texts(sae: SAE, acts: TextActivations, batch_rows: int = 4096):
-    """`SAEStatistics` of every text from one encoder pass over its unmasked rows. Each masked
-    position holds the zero vector, whose latents are the same everywhere, so they are encoded
-    once and counted `context_length - count` times.
-
-    For SAEs that normalise their input at run time, `all_sum` weighs each position's latents by
-    the factor decoding multiplies them by, so that ablation stays a sum over positions."""
-    from saeeval.evals.probing.ablation import SAEStatistics, denormalisation_scale
-
-    text_index = acts.text_index
-    unmasked = torch.zeros(len(acts), sae.d_sae)
-    scaled = None
-    with torch.no_grad():
-        for start in range(0, len(acts.rows), batch_rows):
-            rows = acts.rows[start : start + batch_rows].to(sae.device, sae.dtype)
-            latents = sae.encode(rows)
-            texts = text_index[start : start + batch_rows]
-            unmasked.index_add_(0, texts, latents.float().cpu())
-            scale = denormalisation_scale(sae, rows)
-            if scale is not None:
-                scaled = scaled if scaled is not None else torch.zeros_like(unmasked)
-                scaled.index_add_(0, texts, (latents * scale).float().cpu())
-        zero = torch.zeros(1, sae.d_in, device=sae.device, dtype=sae.dtype)
-        at_zero = sae.encode(zero)
-        zero_scale = denormalisation_scale(sae, zero)
-        if zero_scale is not None:
-            at_zero = at_zero * zero_scale
-    counts = acts.counts.float()
-    n_masked = (acts.context_length - counts).unsqueeze(1)
-    every_position = (unmasked if scaled is None else scaled) + n_masked * at_zero.float().cpu()
-    return SAEStatistics(
-        act_sum=acts.sums(), count=counts, valid_sum=unmasked, all_sum=every_position
     )

@@ -1,22 +1,14 @@
-"""The SAEBench result envelope that wraps every eval's metrics."""
+"""The SAEBench result envelope that wraps every eval's metrics (what `run` yields per SAE)."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from saeeval import __version__
 from saeeval.saes import LoadedSAE, config_to_saelens_dict
 from saeeval.saes.saelens_format import saelens_version
-
-RESULT_SUFFIX = "_eval_results.json"
-
-
-def result_path(out_dir: str | Path, eval_type_id: str, sae_id: str) -> Path:
-    """SAEBench's layout: OUT/<eval_type_id>/<sae_id>_eval_results.json."""
-    return Path(out_dir) / eval_type_id / f"{sae_id.replace('/', '_')}{RESULT_SUFFIX}"
 
 
 def sae_cfg_dict(loaded: LoadedSAE) -> dict[str, Any]:

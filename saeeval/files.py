@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader (or a crash) never sees a half-written file."""
+"""Files at the bottom of every layer: atomic writes (a reader or a crash never sees a half-written
+file) and JSON reads that fail with one clear message."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from saeeval.errors import SaeevalError, one_line
 
 
 @contextmanager
@@ -49,3 +52,15 @@ def _json_safe(value: Any) -> Any:
 
 def atomic_write_json(target: str | Path, data: Any) -> None:
     atomic_write_text(target, json.dumps(_json_safe(data), indent=2, allow_nan=False) + "\n")
+
+
+def read_json_object(path: str | Path) -> dict[str, Any]:
+    """A JSON file that must hold an object, or one clear error naming the file."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SaeevalError(f"{path} is not a readable JSON file: {one_line(exc)}") from None
+    if not isinstance(data, dict):
+        raise SaeevalError(f"{path} must hold a JSON object, found {type(data).__name__}")
+    return data
