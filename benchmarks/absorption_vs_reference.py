@@ -71,7 +71,9 @@ def main() -> None:
 
     model = load_model("smollm2-135m", "cpu")
     work = Path(tempfile.mkdtemp(prefix="absorption-bench-"))
-    contexts = load_contexts(model.tokenizer, model.bos_token_id, load_text_dataset(None), 128, 1)
+    contexts = load_contexts(  # the baselines are fitted on text no eval reads
+        model.tokenizer, model.bos_token_id, load_text_dataset(None), 128, 1, part="train"
+    )
     folders = [
         save_sae(
             fit_pca_sae(model, contexts, HOOK, ActivationCache(work / "fit"), k=16 * (i + 1)),

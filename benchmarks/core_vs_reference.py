@@ -55,11 +55,15 @@ def main() -> None:
     from saeeval.trainers.pca import fit_pca_sae
 
     model = load_model("smollm2-135m", "cpu")
-    contexts = load_contexts(model.tokenizer, model.bos_token_id, load_text_dataset(None), 128, 1)
+    dataset = load_text_dataset(None)
+    # The baselines are fitted on the train part; both implementations read the eval part, the
+    # contexts our core eval reads (EvalContext.contexts).
+    fit_on = load_contexts(model.tokenizer, model.bos_token_id, dataset, 128, 1, part="train")
+    contexts = load_contexts(model.tokenizer, model.bos_token_id, dataset, 128, 1, part="eval")
     work = Path(tempfile.mkdtemp(prefix="core-bench-"))
     folders = []
     for i in range(args.saes):
-        sae = fit_pca_sae(model, contexts, HOOK, ActivationCache(work / "fit"), k=16 * (i + 1))
+        sae = fit_pca_sae(model, fit_on, HOOK, ActivationCache(work / "fit"), k=16 * (i + 1))
         folders.append(save_sae(sae, work / f"pca{i}"))
     n_contexts = max(args.recon_batches, args.sv_batches) * args.batch_size
     eval_tokens = contexts.tokens[:n_contexts]

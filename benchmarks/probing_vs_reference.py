@@ -169,8 +169,8 @@ def main() -> None:
     if args.saes:
         folders = list(args.saes)
     else:
-        contexts = load_contexts(
-            model.tokenizer, model.bos_token_id, load_text_dataset(None), 128, 1
+        contexts = load_contexts(  # the baselines are fitted on text no eval reads
+            model.tokenizer, model.bos_token_id, load_text_dataset(None), 128, 1, part="train"
         )
         folders = [
             save_sae(

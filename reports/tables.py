@@ -18,8 +18,8 @@ def headline_table(results: list[dict[str, Any]], eval_type_id: str) -> pd.DataF
             continue
         row = {
             "SAE": result["_sae_id"],
-            "d_sae": result["sae_cfg_dict"].get("d_sae"),
-            "architecture": result["sae_cfg_dict"].get("architecture"),
+            "d_sae": (result.get("sae_cfg_dict") or {}).get("d_sae"),
+            "architecture": (result.get("sae_cfg_dict") or {}).get("architecture"),
         }
         for metric in metrics:
             row[metric.title] = metric.value(result)

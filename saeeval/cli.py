@@ -20,8 +20,13 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from saeeval.errors import SaeevalError
 from saeeval.defaults import DEFAULT_HOOK
+from saeeval.errors import SaeevalError
+
+PRESET_HELP = (
+    "size preset: saebench (SAEBench's published settings; the default on hub data) or offline "
+    "(small CPU sizes; the default on the built-in data)"
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -31,6 +36,12 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 
+# Exit codes: 0 done; 1 the job ran, but some (SAE, eval) pairs failed (each named at the end and
+# in the manifest); 2 a usage error stopped it before or during the work; 130 interrupted.
+EXIT_FAILURES = 1
+EXIT_USAGE = 2
+
+
 @contextmanager
 def _user_errors() -> Iterator[None]:
     """Show user errors as one line and a non-zero exit, not a traceback."""
@@ -38,7 +49,7 @@ def _user_errors() -> Iterator[None]:
         yield
     except SaeevalError as exc:
         console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(EXIT_USAGE) from None
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: every result finished so far is kept[/]")
         raise typer.Exit(130) from None
@@ -58,6 +69,16 @@ def _progress() -> Progress:
 def _log(message: str) -> None:
     style = "yellow" if message.startswith("warning") else "dim"
     console.print(f"[{style}]{message}[/]", highlight=False, soft_wrap=True)
+
+
+def _exit_if_failed(failed: list[tuple[str, ...]], where: str) -> None:
+    """After a job that went on past failures: name each failed pair, then exit 1."""
+    if not failed:
+        return
+    console.print(f"[bold red]{len(failed)} (SAE, eval) pair(s) failed[/] (details in {where}):")
+    for *names, reason in failed:
+        console.print(f"  {' / '.join(names)}: {reason}", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_FAILURES)
 
 
 def _names(comma_separated: str) -> list[str]:
@@ -93,7 +114,12 @@ def _summary(results: list[dict]) -> None:
 
 @app.command()
 def run(
-    sae: Annotated[list[str], typer.Option("--sae", help="SAE folder (repeat for several SAEs)")],
+    sae: Annotated[
+        list[str],
+        typer.Option(
+            "--sae", help="SAE folder, or RELEASE/SAE_ID of SAELens' pretrained SAEs (repeat)"
+        ),
+    ],
     evals: Annotated[
         str, typer.Option(help="comma-separated eval names (see `saeeval evals`)")
     ] = "core",
@@ -107,7 +133,9 @@ def run(
     hook: Annotated[str | None, typer.Option(help="override the SAE config's hook")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto")] = "auto",
     dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16")] = "float32",
-    force: Annotated[bool, typer.Option(help="rerun (SAE, eval) pairs that have results")] = False,
+    force: Annotated[
+        bool, typer.Option(help="recompute pairs whose results were computed for this request")
+    ] = False,
     format: Annotated[
         str | None,
         typer.Option(help="SAE folder format: saelens or dictionary_learning (default: detected)"),
@@ -128,6 +156,7 @@ def run(
     ] = None,
     feature_details: Annotated[bool, typer.Option(help="save per-latent details (core)")] = False,
     seed: Annotated[int, typer.Option(help="random seed")] = 42,
+    preset: Annotated[str | None, typer.Option(help=PRESET_HELP)] = None,
 ) -> None:
     """Run evals on one or more SAEs and write SAEBench-schema results to OUT."""
     from saeeval.results import read_result
@@ -153,15 +182,56 @@ def run(
             text_column=text_column,
             overrides=overrides,
             seed=seed,
+            preset=preset,
         )
         with _progress() as progress:
             outcome = run_evals(
                 request, progress=progress, log=_log, command=" ".join(["saeeval", *sys.argv[1:]])
             )
         for eval_name, sae_id, path in outcome.skipped:
-            _log(f"skipped {eval_name} for {sae_id}: {path} exists (use --force to rerun)")
+            _log(
+                f"kept {eval_name} for {sae_id}: {path} was computed for this same request "
+                f"(use --force to rerun)"
+            )
         _summary(outcome.results + [read_result(path) for _, _, path in outcome.skipped])
         console.print(f"wrote {len(outcome.written)} result file(s) under {out}")
+    _exit_if_failed(
+        [(sae_id, eval_name, reason) for eval_name, sae_id, reason in outcome.failed],
+        out / "manifest.json",
+    )
+
+
+@app.command("config")
+def show_config(
+    eval_name: Annotated[
+        str, typer.Argument(metavar="EVAL", help="eval name (see `saeeval evals`)")
+    ],
+    dataset: Annotated[
+        str | None, typer.Option(help="text dataset as for `run` (default: the built-in data)")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="model as for `run`")] = None,
+    dtype: Annotated[str, typer.Option(help="float32, bfloat16 or float16")] = "float32",
+    preset: Annotated[str | None, typer.Option(help=PRESET_HELP)] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="override EVAL.FIELD=VALUE, as for `run`")
+    ] = None,
+) -> None:
+    """Print, as JSON, the config `saeeval run` would use for EVAL; nothing is loaded or run."""
+    import json
+
+    from saeeval.runner import effective_config, parse_overrides
+
+    with _user_errors():
+        overrides = parse_overrides(set_ or [])
+        for name in overrides:
+            if name != eval_name:
+                raise SaeevalError(
+                    f"--set names eval {name!r}, but the config shown is {eval_name!r}"
+                )
+        config = effective_config(
+            eval_name, model, dtype, dataset, preset, overrides.get(eval_name, {})
+        )
+    typer.echo(json.dumps(config, indent=2))
 
 
 @app.command("evals")
@@ -263,14 +333,19 @@ def train(
         evals = _names(eval)
         overrides = parse_overrides(set_ or [])
         with _progress() as progress:
-            row = train_run(
+            row, outcome = train_run(
                 plan, out, model, hook, device, dataset, evals, overrides, progress, _log
             )
         if evals:
-            _summary(read_results(out / EVAL_FOLDER))
+            _summary(read_results(out / EVAL_FOLDER, []))
         console.print(
             f"trained in {row['train_wall_time_s']} s "
             f"({row['train_tokens_per_s']} tokens/s); SAE in {out / 'sae'}"
+        )
+    if outcome is not None:
+        _exit_if_failed(
+            [(sae_id, name, reason) for name, sae_id, reason in outcome.failed],
+            out / EVAL_FOLDER / "manifest.json",
         )
 
 
@@ -285,9 +360,10 @@ def sweep(
 
     with _user_errors():
         with _progress() as progress:
-            _, csv_path, md_path = run_sweep(file, out, device, progress, _log)
-        console.print(md_path.read_text())
-        console.print(f"summary in {csv_path} and {md_path}")
+            outcome = run_sweep(file, out, device, progress, _log)
+        console.print(outcome.md_path.read_text())
+        console.print(f"summary in {outcome.csv_path} and {outcome.md_path}")
+    _exit_if_failed(outcome.failed, "each run's eval/manifest.json")
 
 
 @app.command("trainers")
@@ -335,6 +411,10 @@ def demo(
             outcome = run_demo(out, device, force, d_sae, tokens, progress, _log)
         _summary(outcome.results)
         console.print(f"results in {out / 'results'}, report at {outcome.report}")
+    _exit_if_failed(
+        [(sae_id, name, reason) for name, sae_id, reason in outcome.run.failed],
+        out / "results" / "manifest.json",
+    )
 
 
 def main() -> None:

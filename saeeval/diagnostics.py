@@ -9,17 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from saeeval.results import non_finite_metrics
+
 Check = Callable[[dict[str, Any]], list[str]]
-
-
-def _negative_one_metrics(metrics: dict[str, Any], prefix: str = "") -> list[str]:
-    bad = []
-    for key, value in metrics.items():
-        if isinstance(value, dict):
-            bad += _negative_one_metrics(value, f"{prefix}{key}.")
-        elif value == -1:
-            bad.append(f"{prefix}{key}")
-    return bad
 
 
 def core_checks(result: dict[str, Any]) -> list[str]:
@@ -51,10 +43,21 @@ def core_checks(result: dict[str, Any]) -> list[str]:
         warnings.append(
             "zero-ablating the hook barely changes the loss, so the CE-loss score is noise"
         )
-    nan_metrics = _negative_one_metrics(m)
-    if nan_metrics:
-        warnings.append(f"metrics came out NaN (written as -1): {', '.join(nan_metrics)}")
     return warnings
+
+
+def non_finite_check(result: dict[str, Any]) -> list[str]:
+    """Metrics the result's stamp lists as NaN or infinite (the file holds SAEBench's -1 there).
+
+    Read from the list, never from the values: -1 is also a legitimate cosine similarity,
+    explained variance or SCR score.
+    """
+    listed = non_finite_metrics(result)
+    if not listed:
+        return []
+    return [
+        f"metrics came out NaN or infinite (the file holds -1 in their place): {', '.join(listed)}"
+    ]
 
 
 CHECKS: dict[str, Check] = {"core": core_checks}
@@ -62,4 +65,4 @@ CHECKS: dict[str, Check] = {"core": core_checks}
 
 def diagnose(result: dict[str, Any]) -> list[str]:
     check = CHECKS.get(result["eval_type_id"])
-    return check(result) if check else []
+    return (check(result) if check else []) + non_finite_check(result)

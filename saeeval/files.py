@@ -39,19 +39,47 @@ def atomic_write_text(target: str | Path, text: str) -> None:
             os.fsync(f.fileno())
 
 
-def _json_safe(value: Any) -> Any:
-    """NaN and infinities are not JSON; SAEBench writes NaN metrics as -1, and so do we."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return -1
+def non_finite_kind(value: Any) -> str | None:
+    """The kind ("nan", "inf" or "-inf") of a float that JSON cannot hold, else None."""
+    if not isinstance(value, float) or math.isfinite(value):
+        return None
+    if math.isnan(value):
+        return "nan"
+    return "inf" if value > 0 else "-inf"
+
+
+def non_finite_paths(value: Any, prefix: str = "") -> dict[str, str]:
+    """Every NaN or infinite float inside `value`, as {"a.b[2].c": "nan"}."""
+    kind = non_finite_kind(value)
+    if kind is not None:
+        return {prefix: kind}
+    found: dict[str, str] = {}
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        for key, item in value.items():
+            found.update(non_finite_paths(item, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found.update(non_finite_paths(item, f"{prefix}[{index}]"))
+    return found
+
+
+def _json_safe(value: Any, non_finite_as: Any) -> Any:
+    """NaN and infinities are not JSON: they become `non_finite_as` (null unless told)."""
+    if non_finite_kind(value) is not None:
+        return non_finite_as
+    if isinstance(value, dict):
+        return {k: _json_safe(v, non_finite_as) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [_json_safe(v, non_finite_as) for v in value]
     return value
 
 
-def atomic_write_json(target: str | Path, data: Any) -> None:
-    atomic_write_text(target, json.dumps(_json_safe(data), indent=2, allow_nan=False) + "\n")
+def atomic_write_json(target: str | Path, data: Any, non_finite_as: Any = None) -> None:
+    """Write `data` as strict JSON. A NaN or infinity is written as `non_finite_as`: null by
+    default, so that no reader takes it for a measured number; result files write SAEBench's -1
+    and list the places it stands for (`saeeval.results.write_result`)."""
+    text = json.dumps(_json_safe(data, non_finite_as), indent=2, allow_nan=False)
+    atomic_write_text(target, text + "\n")
 
 
 def read_json_object(path: str | Path) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import sys
+import traceback
 from pathlib import Path
 
 from saeeval.errors import SaeevalError
@@ -13,6 +14,21 @@ from saeeval.errors import SaeevalError
 def is_file_spec(spec: str) -> bool:
     """Whether `spec` names a class in a Python file (`path/to/file.py:Name`), not a built-in."""
     return ":" in spec and spec.rsplit(":", 1)[0].endswith(".py")
+
+
+def user_traceback(exc: BaseException, path: str | Path) -> str:
+    """Where in the user's own file `exc` arose (those traceback frames, or the last few when
+    none is in the file), then the exception: what a user needs to fix their code."""
+    path = Path(path).resolve()
+    frames = traceback.extract_tb(exc.__traceback__)
+    mine = [frame for frame in frames if Path(frame.filename).resolve() == path]
+    shown = traceback.format_list(mine or frames[-3:])
+    return "".join(shown) + "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
+
+
+def user_code_error(message: str, exc: BaseException, path: str | Path) -> SaeevalError:
+    """A SaeevalError for a failure inside user code: `message`, then that code's traceback."""
+    return SaeevalError(f"{message}: {exc!r}\n{user_traceback(exc, path)}")
 
 
 def load_class_from_file(spec: str, option: str) -> type:
@@ -38,7 +54,7 @@ def load_class_from_file(spec: str, option: str) -> type:
             module_spec.loader.exec_module(module)
         except Exception as exc:
             del sys.modules[module_name]
-            raise SaeevalError(f"{option} {spec!r}: importing {path} failed: {exc!r}") from exc
+            raise user_code_error(f"{option} {spec!r}: importing {path} failed", exc, path) from exc
     module = sys.modules[module_name]
     cls = getattr(module, class_name, None)
     if not isinstance(cls, type):

@@ -1,14 +1,22 @@
 """`saeeval run`: load SAEs, group them by model, run the requested evals, write results.
 
-A finished (SAE, eval) result is written the moment it exists, atomically, and the manifest is
-updated with it; a rerun skips finished pairs unless forced. Killing a run therefore loses only
+Everything that can be checked without the model (eval names, `--set` fields and values, the
+hook names, the dtype, the SAE files) is checked before the model loads. A finished (SAE, eval)
+result is written the moment it exists, atomically, stamped with what produced it, and the
+manifest is updated with it. A rerun keeps a result only if its stamp matches what is asked now
+(the eval's config and version, the SAE's content, the model, data and seed) and says why it
+recomputes one that does not. An SAE that fails (an exception in the eval, out of memory) is
+recorded as failed with the reason and the run goes on with the rest. Killing a run loses only
 the work in flight.
 """
 
 from __future__ import annotations
 
+import gc
+import hashlib
 import json
 import time
+import traceback
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,8 +28,9 @@ from pydantic import ValidationError
 
 from saeeval.activations import ActivationCache
 from saeeval.diagnostics import diagnose
-from saeeval.errors import SaeevalError, validation_problems
-from saeeval.evals import Eval, EvalContext, get_eval
+from saeeval.errors import SaeevalError, one_line, validation_problems
+from saeeval.evals import ConfigContext, Eval, EvalContext, ModelInfo, get_eval
+from saeeval.evals.base import eval_version, resolve_preset
 from saeeval.models import (
     EMBEDDED_MODEL_NAME,
     ModelAdapter,
@@ -29,10 +38,22 @@ from saeeval.models import (
     load_model,
     resolve_device,
 )
-from saeeval.results import Manifest, atomic_write_json, read_result, result_path
-from saeeval.saes import LoadedSAE, load_sae
+from saeeval.models.embedded import EMBEDDED_MODEL_DESCRIPTION
+from saeeval.models.hook_points import parse_hook
+from saeeval.provenance import code_provenance
+from saeeval.results import (
+    Manifest,
+    mismatch,
+    non_finite_metrics,
+    read_result,
+    result_path,
+    write_result,
+)
+from saeeval.results.stamp import json_normal
+from saeeval.saes import LoadedSAE, apply_processing, default_sae_id, load_sae
 
 ModelLoader = Callable[[str, str, str], ModelAdapter]
+DTYPES = ("float32", "bfloat16", "float16")
 
 
 @dataclass
@@ -50,13 +71,16 @@ class RunRequest:
     text_column: str = "text"
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # eval -> field -> value
     seed: int = 42
+    preset: str | None = None  # size preset; None: saebench on hub data, offline on built-in data
     sae_ids: list[str] | None = None  # names to file results under; default: folder names
 
 
 @dataclass
 class RunOutcome:
     written: list[tuple[str, str, Path]] = field(default_factory=list)  # (eval, sae_id, path)
-    skipped: list[tuple[str, str, Path]] = field(default_factory=list)
+    skipped: list[tuple[str, str, Path]] = field(default_factory=list)  # finished, same request
+    rerun: list[tuple[str, str, str]] = field(default_factory=list)  # (eval, sae_id, why)
+    failed: list[tuple[str, str, str]] = field(default_factory=list)  # (eval, sae_id, reason)
     warnings: list[tuple[str, str, str]] = field(default_factory=list)  # (eval, sae_id, message)
     results: list[dict[str, Any]] = field(default_factory=list)
 
@@ -84,25 +108,44 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def unique_ids(paths: list[Path]) -> list[str]:
-    """Folder names, prefixed by parent folders where two SAEs would share a name."""
+    """Folder names, prefixed by parent folders where two SAEs would share a name (SAEBench's
+    `RELEASE_SAE_ID` for a pretrained SAE)."""
     depth = 1
     while True:
-        ids = ["_".join(p.resolve().parts[-depth:]) for p in paths]
+        ids = [default_sae_id(p, depth) for p in paths]
         if len(set(ids)) == len(ids) or depth > 8:
             return ids
         depth += 1
 
 
-def _model_for(loaded: LoadedSAE, requested: str | None) -> str:
+def _model_for(loaded: LoadedSAE, requested: str | None) -> tuple[str, str]:
+    """The model to evaluate an SAE on, and what chose it: --model, the SAE's config, or the
+    embedded default for an SAE that names no model."""
     named = loaded.sae.cfg.model_name
     if requested:
-        if named and canonical_model_name(named) != canonical_model_name(requested):
-            raise SaeevalError(
-                f"{loaded.path}: this SAE was trained on {named!r}, but --model {requested} "
-                f"was given"
-            )
-        return canonical_model_name(requested)
-    return canonical_model_name(named) if named else EMBEDDED_MODEL_NAME
+        wanted = canonical_model_name(requested)
+        if named and canonical_model_name(named) != wanted:
+            if not _is_instruct_variant(wanted, canonical_model_name(named)):
+                raise SaeevalError(
+                    f"{loaded.path}: this SAE was trained on {named!r}, but --model {requested} "
+                    f"was given"
+                )
+            return wanted, f"--model (the instruct variant of {named})"
+        return wanted, "--model"
+    if named:
+        return canonical_model_name(named), "the SAE's config"
+    return EMBEDDED_MODEL_NAME, "default: the SAE's config names no model"
+
+
+# Suffixes naming a base model's instruction-tuned variant (gemma-2-2b -> gemma-2-2b-it).
+_INSTRUCT_SUFFIXES = ("-it", "-instruct", "-chat")
+
+
+def _is_instruct_variant(model: str, base: str) -> bool:
+    """True when `model` is `base`'s instruct variant: SAEBench applies SAEs trained on a base
+    model to it (its unlearning eval needs an instruct model); the hook and width checks of
+    `_check_fits` still apply."""
+    return any(model.lower() == base.lower() + suffix for suffix in _INSTRUCT_SUFFIXES)
 
 
 def _check_fits(loaded: LoadedSAE, model: ModelAdapter) -> None:
@@ -118,12 +161,130 @@ def _check_fits(loaded: LoadedSAE, model: ModelAdapter) -> None:
         )
 
 
-def _eval_config(eval_: Eval, context: EvalContext, overrides: dict[str, Any]):
+def _eval_config(eval_: Eval, context: EvalContext | ConfigContext, overrides: dict[str, Any]):
     config = eval_.default_config(context)
     try:
         return eval_.config_class(**{**config.model_dump(), **overrides})
     except ValidationError as exc:
         raise SaeevalError(f"--set for eval {eval_.name!r}: {validation_problems(exc)}") from None
+
+
+def check_eval_requests(
+    evals: list[Eval],
+    overrides: dict[str, dict[str, Any]],
+    model_name: str,
+    dtype: str = "float32",
+    dataset: str | None = None,
+    preset: str | None = None,
+    option: str = "--evals",
+) -> None:
+    """`--set` naming an eval not asked for, an unknown field or a bad value, and an unknown
+    preset or dtype, all fail here: before any model loads or any training starts."""
+    names = [eval_.name for eval_ in evals]  # a user's eval file is set by its eval's name
+    for name in overrides:
+        if name not in names:
+            asked = ", ".join(names) or "none"
+            raise SaeevalError(f"--set names eval {name!r}, which is not in {option} ({asked})")
+    if dtype not in DTYPES:
+        raise SaeevalError(f"--dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+    resolve_preset(preset, offline=False)  # an unknown preset fails before any work
+    context = ConfigContext(ModelInfo(model_name, dtype), dataset_spec=dataset, preset=preset)
+    for eval_ in evals:
+        try:
+            eval_.default_config(context)
+        except SaeevalError:
+            raise
+        except Exception:  # a user eval whose defaults read the loaded model: checked once it loads
+            continue
+        _eval_config(eval_, context, overrides.get(eval_.name, {}))
+
+
+def effective_config(
+    eval_name: str,
+    model: str | None = None,
+    dtype: str = "float32",
+    dataset: str | None = None,
+    preset: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The config `saeeval run` would start `eval_name` with, built without loading anything."""
+    eval_ = get_eval(eval_name)
+    model_name = canonical_model_name(model) if model else EMBEDDED_MODEL_NAME
+    context = ConfigContext(ModelInfo(model_name, dtype), dataset_spec=dataset, preset=preset)
+    return _eval_config(eval_, context, overrides or {}).model_dump()
+
+
+def sae_fingerprint(loaded: LoadedSAE) -> str:
+    """A content hash of the SAE as evaluated: its config (hook and dtype included) and weights."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(loaded.sae.cfg.to_dict(), sort_keys=True, default=str).encode())
+    for name, tensor in sorted(loaded.sae.state_dict().items()):
+        flat = tensor.detach().to("cpu").contiguous().reshape(-1)
+        digest.update(f"\x00{name}:{flat.dtype}:{tuple(tensor.shape)}\x00".encode())
+        digest.update(memoryview(flat.view(torch.uint8).numpy()))
+    return "sha256:" + digest.hexdigest()[:32]
+
+
+def model_entry(model: ModelAdapter, device: torch.device) -> dict[str, Any]:
+    """The manifest's record of a model: what it is, its weights' fingerprint, dtype, device."""
+    entry = {"fingerprint": model.fingerprint, "dtype": str(model.dtype), "device": str(device)}
+    if model.name == EMBEDDED_MODEL_NAME:
+        entry["description"] = EMBEDDED_MODEL_DESCRIPTION
+    return entry
+
+
+@dataclass
+class _Plan:
+    """What a run evaluates: the SAEs, their fingerprints, and the model each goes on."""
+
+    groups: dict[str, list[LoadedSAE]]  # model name -> its SAEs
+    fingerprints: dict[str, str]  # sae_id -> content fingerprint
+    chosen_by: dict[str, str]  # sae_id -> what chose its model
+
+
+def _plan(request: RunRequest, evals: list[Eval], device: torch.device, log) -> _Plan:
+    """Load the SAEs and check everything that needs no model."""
+    if not request.saes:
+        raise SaeevalError("no SAE given; pass --sae PATH (repeat it for several SAEs)")
+    if request.hook:
+        parse_hook(request.hook)
+    # A first pass without a model name: names, fields, values, preset and dtype.
+    check_eval_requests(
+        evals,
+        request.overrides,
+        canonical_model_name(request.model) if request.model else EMBEDDED_MODEL_NAME,
+        request.dtype,
+        request.dataset,
+        request.preset,
+    )
+    paths = [Path(p) for p in request.saes]
+    ids = request.sae_ids or unique_ids(paths)
+    if len(ids) != len(paths) or len(set(ids)) != len(ids):
+        raise SaeevalError("each SAE needs its own distinct id")
+    loaded = [
+        load_sae(p, request.format, request.dtype, str(device), request.hook, sae_id)
+        for p, sae_id in zip(paths, ids, strict=True)
+    ]
+    plan = _Plan(defaultdict(list), {}, {})
+    for item in loaded:
+        try:
+            parse_hook(item.sae.hook_name)
+        except SaeevalError as exc:
+            raise SaeevalError(f"{item.path}: {exc}") from None
+        model_name, chosen_by = _model_for(item, request.model)
+        if chosen_by.startswith("default"):
+            log(
+                f"warning: {item.path} names no model; evaluating it on the embedded "
+                f"{EMBEDDED_MODEL_NAME} ({EMBEDDED_MODEL_DESCRIPTION}); pass --model to choose"
+            )
+        plan.groups[model_name].append(item)
+        plan.chosen_by[item.sae_id] = chosen_by
+        plan.fingerprints[item.sae_id] = sae_fingerprint(item)
+    for model_name in plan.groups:  # defaults can depend on the model's name
+        check_eval_requests(
+            evals, request.overrides, model_name, request.dtype, request.dataset, request.preset
+        )
+    return plan
 
 
 def run(
@@ -136,122 +297,224 @@ def run(
 ) -> RunOutcome:
     started = time.perf_counter()
     evals = [get_eval(name) for name in request.evals]
-    names = [eval_.name for eval_ in evals]  # a user's eval file is set by its eval's name
-    for name in request.overrides:
-        if name not in names:
-            raise SaeevalError(
-                f"--set names eval {name!r}, which is not in --evals ({', '.join(names)})"
-            )
-    if not request.saes:
-        raise SaeevalError("no SAE given; pass --sae PATH (repeat it for several SAEs)")
     device = resolve_device(request.device)
     torch.manual_seed(request.seed)
-
-    paths = [Path(p) for p in request.saes]
-    ids = request.sae_ids or unique_ids(paths)
-    if len(ids) != len(paths) or len(set(ids)) != len(ids):
-        raise SaeevalError("each SAE needs its own distinct id")
-    loaded = [
-        load_sae(p, request.format, request.dtype, str(device), request.hook, sae_id)
-        for p, sae_id in zip(paths, ids, strict=True)
-    ]
-    by_model: dict[str, list[LoadedSAE]] = defaultdict(list)
-    for item in loaded:
-        by_model[_model_for(item, request.model)].append(item)
+    plan = _plan(request, evals, device, log)
 
     cache = cache or ActivationCache()
-    manifest = Manifest(request.out)
+    manifest = Manifest(request.out, log)
     manifest.start_run(command, request.seed, device)
     outcome = RunOutcome()
-    for model_name, group in by_model.items():
+    for model_name, group in plan.groups.items():
         log(f"loading model {model_name}")
         model = model_loader(model_name, str(device), request.dtype)
         for item in group:
             _check_fits(item, model)
-        manifest.record_model(model.name, model.fingerprint, str(model.dtype), str(device))
+            if note := apply_processing(item.sae, model):  # TransformerLens' basis, if any
+                log(note)
+        manifest.record_model(model.name, model_entry(model, device))
         context = EvalContext(
             model=model,
             cache=cache,
             dataset_spec=request.dataset,
             text_column=request.text_column,
             seed=request.seed,
+            preset=request.preset,
             progress=progress,
         )
         for eval_ in evals:
-            _run_eval(eval_, context, group, request, manifest, outcome, log)
-    manifest.finish_run(time.perf_counter() - started)
+            _EvalRun(eval_, context, group, request, plan, manifest, outcome, log).run()
+    manifest.finish_run(
+        time.perf_counter() - started,
+        [{"eval": e, "sae_id": s, "reason": r} for e, s, r in outcome.failed],
+    )
     return outcome
 
 
-def _run_eval(
-    eval_: Eval,
-    context: EvalContext,
-    group: list[LoadedSAE],
-    request: RunRequest,
-    manifest: Manifest,
-    outcome: RunOutcome,
-    log: Callable[[str], None],
-) -> None:
-    config = _eval_config(eval_, context, request.overrides.get(eval_.name, {}))
-    pending = []
-    for item in group:
-        path = result_path(request.out, eval_.eval_type_id, item.sae_id)
-        if path.exists() and not request.force:
-            outcome.skipped.append((eval_.name, item.sae_id, path))
-        else:
-            pending.append(item)
-    if not pending:
-        return
-    log(f"running {eval_.name} on {len(pending)} SAE(s)")
-    started = time.perf_counter()
-    context.notes.clear()
+class _EvalRun:
+    """One eval over one model's SAEs: what to keep, what to (re)compute, and recording it."""
 
-    def notes_for(sae_id: str) -> list[str]:
-        mine = [message for owner, message in context.notes if owner == sae_id]
-        context.notes[:] = [(owner, m) for owner, m in context.notes if owner != sae_id]
+    def __init__(
+        self,
+        eval_: Eval,
+        context: EvalContext,
+        group: list[LoadedSAE],
+        request: RunRequest,
+        plan: _Plan,
+        manifest: Manifest,
+        outcome: RunOutcome,
+        log: Callable[[str], None],
+    ):
+        self.eval_, self.context, self.group, self.request = eval_, context, group, request
+        self.plan, self.manifest, self.outcome, self.log = plan, manifest, outcome, log
+        self.overrides = request.overrides.get(eval_.name, {})
+        self.config = _eval_config(eval_, context, self.overrides)
+        model = context.model
+        self.common = {
+            "eval": eval_.name,
+            "eval_version": eval_version(eval_),
+            "overrides": self.overrides,
+            "requested_config": json_normal(self.config.model_dump()),
+            "inputs": {
+                "model": model.name,
+                "model_fingerprint": model.fingerprint,
+                "dtype": request.dtype,
+                "dataset": "offline" if context.offline else request.dataset,
+                "text_column": request.text_column,
+                "seed": request.seed,
+            },
+        }
+
+    def stamp(self, item: LoadedSAE) -> dict[str, Any]:
+        return {
+            **code_provenance(),
+            **self.common,
+            "sae_fingerprint": self.plan.fingerprints[item.sae_id],
+            "model_chosen_by": self.plan.chosen_by[item.sae_id],
+        }
+
+    def path(self, item: LoadedSAE) -> Path:
+        return result_path(self.request.out, self.eval_.eval_type_id, item.sae_id)
+
+    def pending(self) -> list[LoadedSAE]:
+        """The SAEs without a finished result for exactly this request; says why for each."""
+        pending = []
+        for item in self.group:
+            path = self.path(item)
+            if self.request.force or not path.exists():
+                pending.append(item)
+                continue
+            try:
+                why = mismatch(read_result(path), self.stamp(item))
+            except SaeevalError as exc:
+                why = f"the result file is damaged ({exc})"
+            if why is None:
+                self.outcome.skipped.append((self.eval_.name, item.sae_id, path))
+                continue
+            self.log(f"rerunning {self.eval_.name} for {item.sae_id}: {why}")
+            self.outcome.rerun.append((self.eval_.name, item.sae_id, why))
+            pending.append(item)
+        return pending
+
+    def run(self) -> None:
+        pending = self.pending()
+        if not pending:
+            return
+        self.log(f"running {self.eval_.name} on {len(pending)} SAE(s)")
+        self.context.notes.clear()
+        left, error = self.attempt(pending)
+        if error is not None and len(left) > 1:
+            self.log(
+                f"warning: {self.eval_.name} failed ({_reason(error)}) with {len(left)} SAEs "
+                f"unfinished; running each of them alone"
+            )
+            for item in left:
+                rest, error_alone = self.attempt([item])
+                if error_alone is not None:
+                    self.fail(item, error_alone)
+                elif rest:
+                    self.unmeasured(item)
+            return
+        for item in left:
+            if error is not None:
+                self.fail(item, error)
+            else:
+                self.unmeasured(item)
+
+    def attempt(self, items: list[LoadedSAE]) -> tuple[list[LoadedSAE], Exception | None]:
+        """Run the eval on `items`; the SAEs it left unfinished, and the exception if it raised.
+
+        KeyboardInterrupt and SystemExit are not caught: an interrupted run stops.
+        """
+        left = {item.sae_id: item for item in items}
+        self.started, self.in_call = time.perf_counter(), len(items)
+        try:
+            # Evals run without autograd (probe training inside an eval turns it back on).
+            # no_grad rather than inference_mode: tensors made under inference_mode could not
+            # be saved for the backward pass of that probe training.
+            with torch.no_grad():
+                for item, result in self.eval_.run(self.context, items, self.config):
+                    self.finish(item, result)
+                    left.pop(item.sae_id, None)
+        except Exception as exc:
+            _free_memory()
+            return list(left.values()), exc
+        return list(left.values()), None
+
+    def notes_for(self, sae_id: str) -> list[str]:
+        notes = self.context.notes
+        mine = [message for owner, message in notes if owner == sae_id]
+        notes[:] = [(owner, m) for owner, m in notes if owner != sae_id]
         return mine
 
-    def record(item: LoadedSAE, path: Path | None, warnings: list[str], **timing) -> None:
+    def finish(self, item: LoadedSAE, result: dict[str, Any]) -> None:
+        path = self.path(item)
+        stamped = write_result(path, result, self.stamp(item))
+        eval_config = stamped.get("eval_config") or {}
+        if eval_config.get("dataset_fingerprint"):
+            self.manifest.record_dataset(
+                eval_config["dataset"],
+                eval_config["dataset_fingerprint"],
+                eval_config.get("dataset_provenance") or "",
+            )
+        self.record(
+            item,
+            path,
+            self.notes_for(item.sae_id) + diagnose(stamped),
+            wall_time_s=round(time.perf_counter() - self.started, 2),
+            saes_in_call=self.in_call,
+            non_finite_metrics=non_finite_metrics(stamped),
+        )
+        self.outcome.written.append((self.eval_.name, item.sae_id, path))
+        self.outcome.results.append(read_result(path))
+
+    def fail(self, item: LoadedSAE, error: Exception) -> None:
+        reason = _reason(error)
+        self.log(f"error: {self.eval_.name} failed for {item.sae_id}: {reason}")
+        self.outcome.failed.append((self.eval_.name, item.sae_id, reason))
+        self.record(
+            item,
+            None,
+            self.notes_for(item.sae_id),
+            failed=reason,
+            traceback="".join(traceback.format_exception(error)),
+        )
+
+    def unmeasured(self, item: LoadedSAE) -> None:
+        """An SAE the eval chose not to measure (it says why in a note)."""
+        self.record(item, None, self.notes_for(item.sae_id) or ["the eval produced no result"])
+
+    def record(self, item: LoadedSAE, path: Path | None, warnings: list[str], **extra) -> None:
         """Log an SAE's warnings and file its manifest entry (result None: not measured)."""
         for message in warnings:
-            log(f"warning: {item.sae_id} ({eval_.name}): {message}")
-            outcome.warnings.append((eval_.name, item.sae_id, message))
-        manifest.record_result(
-            eval_.eval_type_id,
+            self.log(f"warning: {item.sae_id} ({self.eval_.name}): {message}")
+            self.outcome.warnings.append((self.eval_.name, item.sae_id, message))
+        self.manifest.record_result(
+            self.eval_.eval_type_id,
             item.sae_id,
             {
-                "eval": eval_.name,
+                "eval": self.eval_.name,
+                "eval_version": self.common["eval_version"],
                 "sae_id": item.sae_id,
                 "sae_path": str(item.path),
+                "sae_fingerprint": self.plan.fingerprints[item.sae_id],
                 "result": None if path is None else str(path),
-                "model": context.model.name,
-                **timing,
+                "model": self.context.model.name,
+                "model_chosen_by": self.plan.chosen_by[item.sae_id],
+                "overrides": self.overrides,
+                **extra,
                 "diagnostics": warnings,
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
             },
         )
 
-    finished = set()
-    for item, result in eval_.run(context, pending, config):
-        path = result_path(request.out, eval_.eval_type_id, item.sae_id)
-        atomic_write_json(path, result)
-        finished.add(item.sae_id)
-        eval_config = result["eval_config"]
-        if eval_config.get("dataset_fingerprint"):
-            manifest.record_dataset(
-                eval_config["dataset"],
-                eval_config["dataset_fingerprint"],
-                eval_config.get("dataset_provenance") or "",
-            )
-        record(
-            item,
-            path,
-            notes_for(item.sae_id) + diagnose(result),
-            wall_time_s=round(time.perf_counter() - started, 2),
-            saes_in_call=len(pending),
-        )
-        outcome.written.append((eval_.name, item.sae_id, path))
-        outcome.results.append(read_result(path))
-    for item in pending:  # SAEs the eval could not measure, and why
-        if item.sae_id not in finished:
-            record(item, None, notes_for(item.sae_id) or ["the eval produced no result"])
+
+def _reason(error: Exception) -> str:
+    return f"{type(error).__name__}: {one_line(error) or 'no message'}"
+
+
+def _free_memory() -> None:
+    """After a failure (out of memory, say), give back what the failed attempt held."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

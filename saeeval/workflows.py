@@ -7,7 +7,6 @@ notebooks call directly. The CLI only parses arguments, shows progress and print
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,19 +19,28 @@ from saeeval.data import ContextSet
 from saeeval.defaults import DEFAULT_HOOK
 from saeeval.errors import SaeevalError
 from saeeval.evals import EvalContext, get_eval, registered_names
-from saeeval.files import atomic_write_text
-from saeeval.models import ModelAdapter, load_model, resolve_device
+from saeeval.files import atomic_write_text, read_json_object
+from saeeval.models import ModelAdapter, canonical_model_name, load_model, resolve_device
+from saeeval.models.hook_points import parse_hook
 from saeeval.reports import build_report
 from saeeval.reports.tables import to_markdown
 from saeeval.results import read_result, read_results
-from saeeval.runner import RunOutcome, RunRequest, parse_overrides, parse_value
+from saeeval.results.stamp import json_normal
+from saeeval.runner import (
+    ModelLoader,
+    RunOutcome,
+    RunRequest,
+    check_eval_requests,
+    parse_overrides,
+    parse_value,
+)
 from saeeval.runner import run as run_evals
 from saeeval.saes import save_sae
 from saeeval.trainers import is_custom, native_trainer
+from saeeval.trainers.custom import load_trainer_class
 from saeeval.trainers.loop import SAE_FOLDER, TrainingPlan, train
 from saeeval.trainers.pca import fit_pca_sae
 from saeeval.trainers.record import TRAINING_RESULTS, write_final_info
-from saeeval.trainers.stream import TRAIN_CONTEXT_OFFSET
 from saeeval.trainers.sweep import load_sweep
 
 Log = Callable[[str], None]
@@ -44,7 +52,8 @@ SUMMARY_EVAL = "core"  # whose headline metrics the summary of a sweep shows
 
 @dataclass
 class TrainingInputs:
-    """What every training job reads: the model, the shared activation cache, the contexts."""
+    """What every training job reads: the model, the shared activation cache, and contexts of
+    the dataset's train part (documents no eval reads)."""
 
     model: ModelAdapter
     cache: ActivationCache
@@ -53,11 +62,11 @@ class TrainingInputs:
 
 
 def training_contexts_needed(tokens: int) -> int:
-    """Contexts to tokenise so that `tokens` training tokens follow the ones kept for evals.
+    """Contexts of the train part to tokenise for `tokens` training tokens.
 
     A 128-token context holds at least 100 training tokens once BOS and separators are dropped.
     """
-    return TRAIN_CONTEXT_OFFSET + tokens // 100 + 1
+    return tokens // 100 + 1
 
 
 def load_training_inputs(
@@ -68,13 +77,15 @@ def load_training_inputs(
     n_contexts: int,
     progress=None,
 ) -> TrainingInputs:
-    """The model (a bad hook fails here, before any work), a cache and `n_contexts` contexts."""
+    """The model (a bad hook fails here, before any work), a cache and `n_contexts` contexts of
+    the dataset's train part."""
+    parse_hook(hook)
     torch_device = str(resolve_device(device))
     model = load_model(model_name, torch_device)
     model.hook_width(hook)
     cache = ActivationCache()
     context = EvalContext(model=model, cache=cache, dataset_spec=dataset, progress=progress)
-    contexts = context.contexts(TRAIN_CONTEXT_SIZE, n_contexts)
+    contexts = context.contexts(TRAIN_CONTEXT_SIZE, n_contexts, part="train")
     return TrainingInputs(model, cache, contexts, torch_device)
 
 
@@ -98,12 +109,76 @@ def hyperparameters(
     return values
 
 
-def check_evals(names: list[str], overrides: dict[str, dict[str, Any]]) -> None:
-    """Unknown eval names and `--set` for evals not asked for fail before any training."""
-    known = [get_eval(name).name for name in names]
-    for name in overrides:
-        if name not in known:
-            raise SaeevalError(f"--set names eval {name!r}, which is not in the evals to run")
+def check_request(
+    plan_trainer: str,
+    hook: str,
+    model: str,
+    dataset: str | None,
+    evals: list[str],
+    overrides: dict[str, dict[str, Any]],
+) -> None:
+    """Everything about a training job that needs no model fails here, before it loads: the
+    trainer's name or file, the hook's syntax, the eval names, and every `--set` field and value
+    (checked against each eval's config class with its defaults)."""
+    if is_custom(plan_trainer):
+        load_trainer_class(plan_trainer)
+    else:
+        native_trainer(plan_trainer)
+    parse_hook(hook)
+    check_eval_requests(
+        [get_eval(name) for name in evals],
+        overrides,
+        canonical_model_name(model),
+        dataset=dataset,
+        option="the evals to run",
+    )
+
+
+def _reuse_mismatch(run: dict[str, Any], plan: TrainingPlan, inputs: TrainingInputs, hook: str):
+    """Why a finished run's record does not match this job, or None when it does."""
+    if run.get("fingerprint") == plan.fingerprint(inputs.model, hook, inputs.contexts):
+        return None
+    if "fingerprint" not in run:
+        return "its record has no fingerprint of its inputs (an older saeeval wrote it)"
+    expected = {
+        "plan": json_normal(plan.model_dump()),
+        "model": inputs.model.name,
+        "model_fingerprint": inputs.model.fingerprint,
+        "hook": hook,
+        "dataset": inputs.contexts.dataset.name,
+        "dataset_fingerprint": inputs.contexts.dataset.fingerprint,
+        "dataset_part": inputs.contexts.part,
+        "contexts": inputs.contexts.key,
+    }
+    differing = [
+        f"{key}: {run.get(key)!r} there, {value!r} now"
+        for key, value in expected.items()
+        if run.get(key) != value
+    ]
+    return "; ".join(differing) or "its inputs' fingerprint differs"
+
+
+def the_model(model: ModelAdapter) -> ModelLoader:
+    """A model loader for evals inside a job that holds `model` already: it returns that model,
+    and refuses any other name or dtype instead of evaluating on the wrong model."""
+
+    def load(name: str, device: str, dtype: str) -> ModelAdapter:
+        if canonical_model_name(name) != model.name or dtype != model.dtype_name:
+            raise SaeevalError(
+                f"this job holds model {model.name!r} ({model.dtype_name}), but the eval asked "
+                f"for {name!r} ({dtype})"
+            )
+        return model
+
+    return load
+
+
+def _read_eval_results(folder: Path, log: Log) -> list[dict[str, Any]]:
+    unreadable: list[tuple[Path, str]] = []
+    results = read_results(folder, unreadable) if folder.is_dir() else []
+    for _, why in unreadable:
+        log(f"warning: left out of the summary: {why}")
+    return results
 
 
 def train_and_evaluate(
@@ -116,18 +191,21 @@ def train_and_evaluate(
     progress=None,
     log: Log = print,
     overrides: dict[str, dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """Train (or resume, or reuse a finished run), evaluate, write final_info.json.
+) -> tuple[dict[str, Any], RunOutcome | None]:
+    """Train (or resume, or reuse a finished run of exactly this job), evaluate, write
+    final_info.json.
 
-    Returns the run's row of the summary table."""
+    A finished run is reused only if its record matches everything that defines the run: the
+    training plan, the model's weights, the hook and the dataset's training contexts. Returns the
+    run's row of the summary table and the eval run's outcome (None without evals)."""
     out = Path(out)
     record_path = out / TRAINING_RESULTS
     if record_path.is_file() and (out / SAE_FOLDER / "cfg.json").is_file():
-        record = json.loads(record_path.read_text())
-        if record.get("run", {}).get("plan") != plan.model_dump():
+        record = read_json_object(record_path)
+        why = _reuse_mismatch(record.get("run") or {}, plan, inputs, hook)
+        if why is not None:
             raise SaeevalError(
-                f"{out} holds a finished run with a different configuration; use "
-                f"another --out folder"
+                f"{out} holds a finished run of another job ({why}); use another --out folder"
             )
         log(f"{out.name}: already trained, reusing {out / SAE_FOLDER}")
     else:
@@ -143,27 +221,30 @@ def train_and_evaluate(
             log,
         ).record
     results: list[dict[str, Any]] = []
+    outcome = None
     if evals:
         request = RunRequest(
             saes=[str(out / SAE_FOLDER)],
             evals=evals,
             out=out / EVAL_FOLDER,
+            model=inputs.model.name,
             device=inputs.device,
+            dtype=inputs.model.dtype_name,
             dataset=dataset_spec,
             overrides=overrides or {},
             sae_ids=[out.name],
         )
-        run_evals(
+        outcome = run_evals(
             request,
             progress=progress,
             log=log,
-            model_loader=lambda *_: inputs.model,
+            model_loader=the_model(inputs.model),
             cache=inputs.cache,
             command=f"saeeval train ({out.name})",
         )
-        results = read_results(out / EVAL_FOLDER)
-    write_final_info(out, int(hook.split(".")[1]), record, results)
-    return summary_row(out.name, plan, record, results)
+        results = _read_eval_results(out / EVAL_FOLDER, log)
+    write_final_info(out, parse_hook(hook).layer, record, results)
+    return summary_row(out.name, plan, record, results), outcome
 
 
 def summary_row(
@@ -209,29 +290,36 @@ def train_run(
     overrides: dict[str, dict[str, Any]],
     progress=None,
     log: Log = print,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], RunOutcome | None]:
     """`saeeval train`: check everything cheap, load the inputs, train, evaluate."""
-    if not is_custom(plan.trainer):
-        native_trainer(plan.trainer)  # an unknown name fails before the model loads
-    check_evals(evals, overrides)
+    check_request(plan.trainer, hook, model, dataset, evals, overrides)
     inputs = load_training_inputs(
         model, hook, device, dataset, training_contexts_needed(plan.tokens), progress
     )
     return train_and_evaluate(plan, out, inputs, hook, evals, dataset, progress, log, overrides)
 
 
-def sweep(
-    file: Path, out: Path, device: str, progress=None, log: Log = print
-) -> tuple[list[dict[str, Any]], Path, Path]:
-    """`saeeval sweep`: every run of the grid over one set of inputs, then one summary table."""
+@dataclass
+class SweepOutcome:
+    rows: list[dict[str, Any]]
+    csv_path: Path
+    md_path: Path
+    failed: list[tuple[str, str, str, str]]  # (run, eval, sae_id, reason)
+
+
+def sweep(file: Path, out: Path, device: str, progress=None, log: Log = print) -> SweepOutcome:
+    """`saeeval sweep`: every run of the grid over one set of inputs, then one summary table.
+
+    An eval that fails for one run is recorded (in that run's manifest) and the sweep goes on."""
     spec = load_sweep(file)
     runs = spec.runs()
     overrides = parse_overrides(spec.eval_overrides)
-    check_evals(spec.evals, overrides)
+    for trainer in dict.fromkeys(run_spec.trainer for run_spec in runs):
+        check_request(trainer, spec.hook, spec.model, spec.dataset, spec.evals, overrides)
     inputs = load_training_inputs(
         spec.model, spec.hook, device, spec.dataset, training_contexts_needed(spec.tokens), progress
     )
-    rows = []
+    rows, failed = [], []
     for run_spec in runs:
         log(f"run {run_spec.name}")
         plan = TrainingPlan(
@@ -242,21 +330,21 @@ def sweep(
             hyperparameters=run_spec.hyperparameters,
             seed=spec.seed,
         )
-        rows.append(
-            train_and_evaluate(
-                plan,
-                out / run_spec.name,
-                inputs,
-                spec.hook,
-                spec.evals,
-                spec.dataset,
-                progress,
-                log,
-                overrides,
-            )
+        row, outcome = train_and_evaluate(
+            plan,
+            out / run_spec.name,
+            inputs,
+            spec.hook,
+            spec.evals,
+            spec.dataset,
+            progress,
+            log,
+            overrides,
         )
+        rows.append(row)
+        failed += [(run_spec.name, *failure) for failure in (outcome.failed if outcome else [])]
     csv_path, md_path = write_summary(out, rows)
-    return rows, csv_path, md_path
+    return SweepOutcome(rows, csv_path, md_path, failed)
 
 
 def fit_pca(
@@ -272,9 +360,7 @@ def fit_pca(
     """`saeeval fit-pca`: the PCA TopK baseline, fitted on `n_contexts` training contexts."""
     if n_contexts <= 0:
         raise SaeevalError(f"--contexts must be positive, not {n_contexts}")
-    inputs = load_training_inputs(
-        model, hook, device, dataset, TRAIN_CONTEXT_OFFSET + n_contexts, progress
-    )
+    inputs = load_training_inputs(model, hook, device, dataset, n_contexts, progress)
     sae = fit_pca_sae(
         inputs.model,
         inputs.contexts,
@@ -331,7 +417,7 @@ def demo(
         request,
         progress=progress,
         log=log,
-        model_loader=lambda *_: inputs.model,
+        model_loader=the_model(inputs.model),
         cache=inputs.cache,
         command="saeeval demo",
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from saeeval.saes import SAE, SAEConfig, save_sae
+from saeeval.saes import ARCHITECTURE_SPECS, SAE, SAEConfig, save_sae
 
 
 def random_sae(
@@ -22,20 +22,21 @@ def random_sae(
 ) -> SAE:
     """An SAE with random weights and unit-norm decoder rows (as trained SAEs have)."""
     generator = torch.Generator().manual_seed(seed)
+    spec = ARCHITECTURE_SPECS[architecture]
     cfg = SAEConfig(
         architecture=architecture,
         d_in=d_in,
         d_sae=d_sae,
         hook_name=hook,
         model_name=model_name,
-        k=k if architecture == "topk" else None,
+        k=k if "k" in spec.config_fields else None,
     )
     sae = SAE(cfg)
     with torch.no_grad():
         for param in sae.parameters():
             param.copy_(torch.randn(param.shape, generator=generator) * scale)
         sae.W_dec.div_(sae.W_dec.norm(dim=-1, keepdim=True))
-        if architecture == "jumprelu":
+        if "threshold" in spec.parameters:
             sae.threshold.copy_(torch.rand(d_sae, generator=generator) * 0.5)
     return sae
 
@@ -52,6 +53,7 @@ _SCHEMA_FOLDERS = {
     "sparse_probing": "sparse_probing",
     "scr": "scr_and_tpp",
     "tpp": "scr_and_tpp",
+    "unlearning": "unlearning",
 }
 
 
@@ -76,3 +78,13 @@ def pooled_activations(stats) -> torch.Tensor:
     """Mean activation over valid positions in the activation dtype (SAEBench's
     create_meaned_model_activations), from our per-text statistics."""
     return stats.act_sum / stats.count[:, None]
+
+
+def marker_pixels(image, cycle_index: int) -> int:
+    """How many pixels of a figure (an RGB(A) array from imread) have the colour of matplotlib's
+    colour cycle entry `cycle_index`: how a test sees that the figure plots that many series."""
+    import matplotlib
+    import numpy as np
+
+    colour = matplotlib.colors.to_rgb(f"C{cycle_index}")
+    return int((np.abs(image[..., :3] - np.array(colour)).max(axis=-1) < 0.02).sum())

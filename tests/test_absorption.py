@@ -391,11 +391,19 @@ def test_absorption_end_to_end_on_the_embedded_model(tmp_path, embedded_model, i
         jsonschema.validate(result, schema)
         assert result["eval_config"]["max_words_per_letter"] == 60
         mean = result["eval_result_metrics"]["mean"]
-        assert 0 <= mean["mean_absorption_fraction_score"] <= 1
-        assert 0 <= mean["mean_full_absorption_score"] <= 1
-        assert 1 <= mean["mean_num_split_features"] <= 10
         details = result["eval_result_details"]
         assert len(details) >= 20 and all(d["num_probe_true_positives"] > 0 for d in details)
+        # The means are those of the letters' rows, and each full-absorption rate is a count over
+        # the letter's true positives.
+        for score, column in (
+            ("mean_absorption_fraction_score", "mean_absorption_fraction"),
+            ("mean_full_absorption_score", "full_absorption_rate"),
+            ("mean_num_split_features", "num_split_features"),
+        ):
+            assert mean[score] == pytest.approx(sum(d[column] for d in details) / len(details))
+        for d in details:
+            rate = d["num_full_absorption"] / d["num_probe_true_positives"]
+            assert d["full_absorption_rate"] == pytest.approx(rate)
         probe = result["eval_result_unstructured"]["letter_probe"]
         # SmolLM2 knows first letters: its residual stream at layer 6 spells them out well.
         assert probe["mean_f1"] > 0.6 and probe["accuracy"] > 0.6

@@ -46,7 +46,7 @@ RTOL = 1e-5
 ATOL = 1e-6
 
 
-def _context_set(tokens: torch.Tensor) -> ContextSet:
+def _context_set(tokens: torch.Tensor, part: str = "all") -> ContextSet:
     dataset = TextDataset("parity-tokens", "sha256:parity", "random tokens", "text", 0)
     return ContextSet(
         dataset,
@@ -54,6 +54,7 @@ def _context_set(tokens: torch.Tensor) -> ContextSet:
         tokens,
         key="parity-" + hashlib.sha256(tokens.numpy().tobytes()).hexdigest()[:16],
         exhausted=True,
+        part=part,
     )
 
 
@@ -234,7 +235,7 @@ def test_reconstruction_arithmetic(tmp_path, llama, architecture, exclude_specia
 def test_fitted_pca_sae_on_tiny_llama(tmp_path, llama, exclude_special):
     """Our adapter on the Hugging Face model against the reference on the twin, a fitted SAE."""
     tokens = _tokens(80, 32, seed=1)
-    contexts = _context_set(tokens)
+    contexts = _context_set(tokens, part="train")  # fits read only the train part
     sae = fit_pca_sae(
         llama, contexts, HOOK, ActivationCache(tmp_path / "c"), k=12, n_contexts=64, start=16
     )
@@ -242,6 +243,23 @@ def test_fitted_pca_sae_on_tiny_llama(tmp_path, llama, exclude_special):
     ours, metrics, features = ours_and_reference(
         llama, folder, tokens[:16], 4, 4, 4, exclude_special
     )
+    assert ours["eval_result_metrics"]["reconstruction_quality"]["explained_variance"] > 0.5
+    assert_metrics_agree(ours, metrics, features)
+
+
+@pytest.mark.parametrize("family", ["gemma2", "gpt_neox", "gpt2"])
+def test_fitted_pca_sae_on_family_twins(tmp_path, family):
+    """The published SAEBench results are on Gemma-2 and Pythia: the same comparison on a tiny
+    model of each family (soft caps, post-norms, partial rotary, parallel attention; see
+    test_model_families.py for the twins), with the published special-token setting."""
+    model = tiny_model(family)
+    tokens = _tokens(48, 32, seed=1)
+    contexts = _context_set(tokens, part="train")  # fits read only the train part
+    sae = fit_pca_sae(
+        model, contexts, HOOK, ActivationCache(tmp_path / "c"), k=12, n_contexts=32, start=16
+    )
+    folder = saved(sae, tmp_path / "pca")
+    ours, metrics, features = ours_and_reference(model, folder, tokens[:16], 4, 4, 4, True)
     assert ours["eval_result_metrics"]["reconstruction_quality"]["explained_variance"] > 0.5
     assert_metrics_agree(ours, metrics, features)
 
@@ -278,8 +296,12 @@ def test_pca_sae_on_embedded_smollm2(tmp_path, embedded_model):
 
     hook = "blocks.6.hook_resid_post"
     model = embedded_model
-    contexts = load_contexts(model.tokenizer, model.bos_token_id, load_text_dataset(None), 128, 1)
-    sae = fit_pca_sae(model, contexts, hook, ActivationCache(tmp_path / "c"), k=32, n_contexts=32)
+    contexts = load_contexts(
+        model.tokenizer, model.bos_token_id, load_text_dataset(None), 128, 1, part="train"
+    )
+    cache = ActivationCache(tmp_path / "c")
+    # Fitted on contexts 8..39; both implementations are compared on contexts 0..7.
+    sae = fit_pca_sae(model, contexts, hook, cache, k=32, n_contexts=32, start=8)
     folder = saved(sae, tmp_path / "pca")
     ours, metrics, features = ours_and_reference(model, folder, contexts.tokens[:8], 4, 2, 2, False)
     result = ours["eval_result_metrics"]

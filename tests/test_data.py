@@ -114,8 +114,12 @@ def test_local_file_of_unknown_kind(tmp_path):
 
 
 def test_hub_dataset_unreachable_offline():
-    with pytest.raises(SaeevalError, match="could not load it from the Hugging Face hub"):
+    # The session runs with HF_HUB_OFFLINE=1: the real datasets call fails for that reason, and
+    # the message says so (other failures get their own: tests/test_honest_errors.py).
+    with pytest.raises(SaeevalError, match="could not reach the Hugging Face hub") as caught:
         load_text_dataset("Skylion007/openwebtext")
+    assert "--dataset offline" in str(caught.value)
+    assert caught.value.__cause__ is not None  # the library's exception stays attached
 
 
 def test_contexts_are_cached_and_reused(tmp_path, isolated_cache):
@@ -134,3 +138,29 @@ def test_contexts_are_cached_and_reused(tmp_path, isolated_cache):
     assert other.key != first.key and len(list((isolated_cache / "contexts").iterdir())) == 2
     with pytest.raises(SaeevalError, match="yields only"):
         first.take(0, len(first) + 1)
+
+
+def test_streamed_documents_come_in_saebench_s_order(tmp_path):
+    """A streamed, sharded dataset is read in the order SAEBench's core eval reads it: SAELens'
+    ActivationsStore after shuffle_input_dataset(seed=42), which shuffles shards only."""
+    import datasets
+    from sae_lens.training.activations_store import ActivationsStore
+
+    from saeeval.data.text_datasets import saebench_document_order
+
+    files = []
+    for shard in range(6):
+        path = tmp_path / f"shard-{shard}.jsonl"
+        path.write_text("".join(f'{{"text": "shard {shard} doc {i}"}}\n' for i in range(5)))
+        files.append(str(path))
+    stream = datasets.load_dataset("json", data_files=files, split="train", streaming=True)
+    assert stream.n_shards == 6
+    ours = [row["text"] for row in saebench_document_order(stream, 42)]
+
+    store = ActivationsStore.__new__(ActivationsStore)  # only its dataset is used here
+    store.dataset = stream
+    ActivationsStore.shuffle_input_dataset(store, seed=42)
+    theirs = [row["text"] for row in store.dataset]
+    assert ours == theirs
+    assert ours != [f"shard {s} doc {i}" for s in range(6) for i in range(5)]  # shards moved
+    assert ours[:5] == [f"{ours[0].rsplit(' doc', 1)[0]} doc {i}" for i in range(5)]  # in order

@@ -6,14 +6,19 @@ import copy
 import json
 
 import pytest
-from helpers import random_sae, saved
+from helpers import marker_pixels, random_sae, saved
 from test_runner import SMALL, text_file  # noqa: F401  (fixture)
 from tiny_models import tiny_model
 
+from saeeval.activations import ActivationCache
+from saeeval.data import load_contexts, load_text_dataset
 from saeeval.diagnostics import diagnose
 from saeeval.errors import SaeevalError
 from saeeval.reports import build_report
 from saeeval.runner import RunRequest, run
+from saeeval.trainers.pca import fit_pca_sae
+
+HOOK = "blocks.1.hook_resid_post"
 
 
 @pytest.fixture
@@ -44,9 +49,31 @@ def results(tmp_path, text_file, isolated_cache):  # noqa: F811
     return out, outcome.results
 
 
-def test_healthy_looking_result_has_no_warning_about_sparsity(results):
-    _, found = results
-    assert not any("not sparse" in w for w in diagnose(found[0]))
+def test_a_healthy_sae_gets_no_warning_and_random_ones_do(tmp_path, text_file, results):  # noqa: F811
+    """The PCA baseline reconstructs well at half the width's L0: nothing to warn about. The
+    random TopK SAEs of the fixture reconstruct worse than the mean, and are told so."""
+    model = tiny_model("llama")
+    dataset = load_text_dataset(str(text_file))
+    contexts = load_contexts(model.tokenizer, model.bos_token_id, dataset, 32, 64, part="train")
+    pca = fit_pca_sae(model, contexts, HOOK, ActivationCache(), k=32, n_contexts=len(contexts))
+    outcome = run(
+        RunRequest(
+            saes=[str(saved(pca, tmp_path / "pca"))],
+            evals=["core"],
+            out=tmp_path / "pca-out",
+            device="cpu",
+            dataset=str(text_file),
+            overrides=SMALL,
+        ),
+        log=lambda m: None,
+        model_loader=lambda *_: model,
+    )
+    healthy = outcome.results[0]
+    assert healthy["eval_result_metrics"]["reconstruction_quality"]["explained_variance"] > 0.5
+    assert diagnose(healthy) == []
+    _, random_saes = results
+    for result in random_saes:
+        assert any("explained variance is negative" in w for w in diagnose(result))
 
 
 def test_each_failure_is_named(results):
@@ -56,12 +83,16 @@ def test_each_failure_is_named(results):
     metrics["reconstruction_quality"]["explained_variance"] = -0.2
     metrics["model_performance_preservation"]["ce_loss_score"] = -1.5
     metrics["misc_metrics"]["frac_alive"] = 0.1
-    metrics["shrinkage"]["l2_ratio"] = -1  # how a NaN is written
+    metrics["sparsity"]["l0"] = 40.0  # of a 64-wide input
+    metrics["shrinkage"]["l2_ratio"] = float("nan")
+    broken["saeeval"]["non_finite"] = {"eval_result_metrics.shrinkage.l2_ratio": "nan"}
     warnings = "\n".join(diagnose(broken))
     assert "explained variance is negative" in warnings
     assert "CE-loss score is negative" in warnings
     assert "90% of latents never fired" in warnings
-    assert "metrics came out NaN (written as -1): shrinkage.l2_ratio" in warnings
+    assert "not sparse: L0 is 40 of 128 latents" in warnings
+    assert "NaN or infinite (the file holds -1 in their place): shrinkage.l2_ratio" in warnings
+    assert warnings.count("NaN or infinite") == 1
 
 
 def test_report_has_a_row_per_sae_and_a_figure(results):
@@ -74,7 +105,9 @@ def test_report_has_a_row_per_sae_and_a_figure(results):
         l0 = result["eval_result_metrics"]["sparsity"]["l0"]
         assert f"| {result['_sae_id']} | 128 | topk | {l0:.4g} |" in text
     image = imread(report.parent / "core_tradeoffs.png")
-    assert image.shape[1] > 600 and image.std() > 0.01
+    # One dot per SAE in each panel, in the colour cycle's first two colours.
+    assert marker_pixels(image, 0) > 50 and marker_pixels(image, 1) > 50
+    assert marker_pixels(image, 2) == 0  # and no third SAE
     manifest = json.loads((out / "manifest.json").read_text())
     assert "tiny-llama" in manifest["models"] and "- model: `tiny-llama`" in text
 

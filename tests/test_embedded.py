@@ -41,3 +41,19 @@ def test_converted_copy_is_cached_and_fingerprinted_by_the_gguf(embedded_model):
     assert time.perf_counter() - started < 15  # no reconversion (which takes ~30 s)
     tokens = torch.tensor([[1, 504, 3458, 282, 4649, 314]])
     torch.testing.assert_close(again.logits(tokens), embedded_model.logits(tokens))
+
+
+def test_it_is_named_for_what_it_is(embedded_model):
+    """The Q4_1-quantised instruct model, dequantised: never mistaken for the base SmolLM2."""
+    from saeeval.models import canonical_model_name
+    from saeeval.models.embedded import EMBEDDED_MODEL_DESCRIPTION
+    from saeeval.runner import model_entry
+
+    assert embedded_model.name == "smollm2-135m-instruct-q4_1"
+    assert {canonical_model_name(n) for n in ("smollm2-135m", "SmolLM2-135M-Instruct")} == {
+        embedded_model.name
+    }
+    entry = model_entry(embedded_model, torch.device("cpu"))
+    assert entry["description"] == EMBEDDED_MODEL_DESCRIPTION
+    assert "Q4_1" in EMBEDDED_MODEL_DESCRIPTION and "float32" in EMBEDDED_MODEL_DESCRIPTION
+    assert "not the full-precision" in EMBEDDED_MODEL_DESCRIPTION

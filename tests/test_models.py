@@ -49,13 +49,14 @@ def test_activation_pass_stops_at_the_hook(family):
     assert calls == [0]
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("family", FAMILIES)
-def test_splicing_identity_keeps_logits_and_ablation_changes_them(family):
+def test_splicing_identity_keeps_logits_and_ablation_changes_them(family, kind):
     model = tiny_model(family)
     tokens = _tokens(model)
     clean = model.logits(tokens)
-    same = model.logits(tokens, "blocks.1.hook_resid_post", lambda x: x.clone())
-    ablated = model.logits(tokens, "blocks.1.hook_resid_post", torch.zeros_like)
+    same = model.logits(tokens, f"blocks.1.{kind}", lambda x: x.clone())
+    ablated = model.logits(tokens, f"blocks.1.{kind}", torch.zeros_like)
     torch.testing.assert_close(same, clean, rtol=0, atol=0)
     assert (ablated - clean).abs().max() > 1e-3
 

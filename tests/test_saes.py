@@ -27,17 +27,38 @@ def test_saelens_loads_what_we_save_and_computes_the_same(tmp_path, architecture
     torch.testing.assert_close(ours(x), theirs(x), rtol=1e-6, atol=1e-6)
 
 
-@pytest.mark.parametrize("architecture", ARCHITECTURES)
-def test_we_load_what_saelens_saves(tmp_path, architecture):
+def _saelens_saved(folder, architecture):
+    """A random SAE of `architecture` as SAELens 6 writes it for inference, and SAELens' SAE."""
     import sae_lens
 
+    if architecture == "matryoshka_batchtopk":  # trained under that name, saved as a JumpReLU
+        from sae_lens.saes.matryoshka_batchtopk_sae import (
+            MatryoshkaBatchTopKTrainingSAE,
+            MatryoshkaBatchTopKTrainingSAEConfig,
+        )
+
+        training_cfg = MatryoshkaBatchTopKTrainingSAEConfig(
+            d_in=24, d_sae=80, k=6, matryoshka_widths=[16, 40, 80]
+        )
+        training_cfg.metadata.hook_name = HOOK
+        training_cfg.metadata.model_name = "tiny-llama"
+        torch.manual_seed(0)
+        training = MatryoshkaBatchTopKTrainingSAE(training_cfg)
+        with torch.no_grad():
+            for param in training.parameters():
+                param.add_(torch.randn_like(param) * 0.1)
+        training.topk_threshold = torch.tensor(0.05, dtype=torch.double)
+        training.save_inference_model(folder)
+        return sae_lens.SAE.load_from_disk(folder)
     config_class, sae_class = {
         "standard": (sae_lens.StandardSAEConfig, sae_lens.StandardSAE),
         "topk": (sae_lens.TopKSAEConfig, sae_lens.TopKSAE),
         "jumprelu": (sae_lens.JumpReLUSAEConfig, sae_lens.JumpReLUSAE),
         "gated": (sae_lens.GatedSAEConfig, sae_lens.GatedSAE),
+        "abstopk": (sae_lens.AbsTopKSAEConfig, sae_lens.AbsTopKSAE),
+        "matching_pursuit": (sae_lens.MatchingPursuitSAEConfig, sae_lens.MatchingPursuitSAE),
     }[architecture]
-    extra = {"k": 6} if architecture == "topk" else {}
+    extra = {"k": 6} if architecture in ("topk", "abstopk") else {}
     cfg = config_class(d_in=24, d_sae=80, **extra)
     cfg.metadata.hook_name = HOOK
     cfg.metadata.model_name = "tiny-llama"
@@ -46,7 +67,13 @@ def test_we_load_what_saelens_saves(tmp_path, architecture):
     with torch.no_grad():
         for param in theirs.parameters():
             param.add_(torch.randn_like(param) * 0.1)
-    theirs.save_model(tmp_path)
+    theirs.save_model(folder)
+    return theirs
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_we_load_what_saelens_saves(tmp_path, architecture):
+    theirs = _saelens_saved(tmp_path, architecture)
     loaded = load_sae(tmp_path)
     assert loaded.format == "saelens" and loaded.sae.cfg.architecture == architecture
     x = torch.randn(4, 24)
@@ -142,6 +169,16 @@ def _dictionary_state(trainer_class, d_in, d_sae, generator):
             "k": torch.tensor(8),
             "threshold": torch.tensor(0.05),
         }
+    if trainer_class == "MatryoshkaBatchTopKTrainer":  # W_enc/W_dec as is, nested group sizes
+        return {
+            "W_enc": enc.T.contiguous(),
+            "b_enc": bias_s,
+            "W_dec": dec,
+            "b_dec": bias_i,
+            "k": torch.tensor(8),
+            "threshold": torch.tensor(0.05),
+            "group_sizes": torch.tensor([8, 24, d_sae - 32]),
+        }
     if trainer_class == "JumpReluTrainer":
         return {
             "W_enc": enc.T.contiguous(),
@@ -168,6 +205,10 @@ def _dictionary_state(trainer_class, d_in, d_sae, generator):
         ("StandardTrainerAprilUpdate", "relu_sae.load_dictionary_learning_relu_sae"),
         ("TopKTrainer", "topk_sae.load_dictionary_learning_topk_sae"),
         ("BatchTopKTrainer", "batch_topk_sae.load_dictionary_learning_batch_topk_sae"),
+        (
+            "MatryoshkaBatchTopKTrainer",
+            "batch_topk_sae.load_dictionary_learning_matryoshka_batch_topk_sae",
+        ),
         ("JumpReluTrainer", "jumprelu_sae.load_dictionary_learning_jump_relu_sae"),
         ("GatedSAETrainer", "gated_sae.load_dictionary_learning_gated_sae"),
     ],
@@ -196,6 +237,9 @@ def test_dictionary_learning_folders_match_saebench_loaders(tmp_path, trainer_cl
     x = torch.randn(10, d_in)
     torch.testing.assert_close(ours.sae.encode(x), theirs.encode(x), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(ours.sae(x), theirs(x), rtol=1e-5, atol=1e-5)
+    if trainer_class == "MatryoshkaBatchTopKTrainer":
+        assert ours.sae.cfg.architecture == "matryoshka_batchtopk"
+        assert ours.sae.cfg.matryoshka_widths == [8, 32, d_sae]  # the groups' running sums
 
 
 def test_folding_decoder_norms_keeps_reconstructions():
@@ -287,7 +331,7 @@ def test_topk_with_k_larger_than_d_sae(tmp_path):
 def test_unknown_architecture(tmp_path):
     folder = saved(random_sae("standard", 8, 16, HOOK), tmp_path)
     cfg = json.loads((folder / "cfg.json").read_text())
-    cfg["architecture"] = "matching_pursuit"
+    cfg["architecture"] = "temporal"
     (folder / "cfg.json").write_text(json.dumps(cfg))
-    with pytest.raises(SaeevalError, match="architecture 'matching_pursuit' is not supported"):
+    with pytest.raises(SaeevalError, match="architecture 'temporal' is not supported: it is a"):
         load_sae(folder)

@@ -18,7 +18,6 @@ from saeeval.errors import SaeevalError
 from saeeval.saes import load_sae
 from saeeval.trainers.loop import TrainingPlan, train
 from saeeval.trainers.record import write_final_info
-from saeeval.trainers.stream import TRAIN_CONTEXT_OFFSET
 from saeeval.trainers.sweep import SweepFile
 
 HOOK = "blocks.1.hook_resid_post"
@@ -28,10 +27,11 @@ CUSTOM = Path(__file__).parent / "data" / "dictionary_style_trainer.py"
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     model = tiny_model("llama")
-    n = TRAIN_CONTEXT_OFFSET + 64
+    n = 64
     tokens = torch.randint(4, 100, (n, 16), generator=torch.Generator().manual_seed(0))
     tokens[:, 0] = 0
-    contexts = ContextSet(TextDataset("t", "sha256:t", "t", "text", 0), 16, tokens, "loop", True)
+    dataset = TextDataset("t", "sha256:t", "t", "text", 0)
+    contexts = ContextSet(dataset, 16, tokens, "loop", True, part="train")
     return model, contexts, ActivationCache(tmp_path_factory.mktemp("cache"))
 
 
@@ -98,7 +98,7 @@ def test_saved_sae_takes_raw_activations(tmp_path, setup):
     model, contexts, cache = setup
     train(plan(tokens=16384), tmp_path, model, HOOK, contexts, cache, log=lambda m: None)
     sae = load_sae(tmp_path / "sae").sae
-    x = model.activations(contexts.tokens[TRAIN_CONTEXT_OFFSET:][:8], [HOOK])[HOOK][:, 1:]
+    x = model.activations(contexts.tokens[:8], [HOOK])[HOOK][:, 1:]
     ev = 1 - (x - sae(x)).pow(2).sum() / (x - x.mean((0, 1))).pow(2).sum()
     assert ev > 0.5
     assert sae.cfg.extra["activation_norm_scaling_factor"] != pytest.approx(1.0, abs=0.05)
@@ -246,3 +246,24 @@ def test_sweep_grid_expands_to_named_runs():
     assert runs[-1].d_sae == 2304 and runs[-1].hyperparameters == {"lr": 1e-3}
     with pytest.raises(SaeevalError, match="would share the names topk"):
         SweepFile(grid=[{"trainer": "topk"}, {"trainer": "topk"}]).runs()
+
+
+def test_training_never_reads_the_text_evals_read(tmp_path, setup):
+    model, contexts, cache = setup
+    for part in ("eval", "all"):
+        other = ContextSet(contexts.dataset, 16, contexts.tokens, "loop", True, part=part)
+        with pytest.raises(SaeevalError, match=f"these contexts are from the {part!r} part"):
+            train(plan(), tmp_path / part, model, HOOK, other, cache, log=lambda m: None)
+
+
+def test_the_record_names_everything_that_defines_the_run(tmp_path, setup):
+    model, contexts, cache = setup
+    outcome = train(plan(), tmp_path, model, HOOK, contexts, cache, log=lambda m: None)
+    run = outcome.record["run"]
+    assert run["fingerprint"] == plan().fingerprint(model, HOOK, contexts)
+    assert (run["model"], run["hook"], run["dataset_part"], run["contexts"]) == (
+        model.name,
+        HOOK,
+        "train",
+        contexts.key,
+    )

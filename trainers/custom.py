@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from saeeval.errors import SaeevalError
-from saeeval.plugins import load_class_from_file
+from saeeval.plugins import load_class_from_file, user_code_error
 from saeeval.saes import SAE, SAEConfig, fold_decoder_norms
 
 
@@ -80,9 +80,10 @@ class CustomTrainer:
         try:
             self.inner = cls(**{**kwargs, **extra})
         except Exception as exc:
-            raise SaeevalError(
-                f"--trainer {spec}: constructing {cls.__name__} failed: {exc!r}"
-            ) from None
+            where = spec.rpartition(":")[0]
+            raise user_code_error(
+                f"--trainer {spec}: constructing {cls.__name__} failed", exc, where
+            ) from exc
         self.ae = getattr(self.inner, "ae", None)
         if not isinstance(self.ae, torch.nn.Module) or not all(
             callable(getattr(self.ae, m, None)) for m in ("encode", "decode")

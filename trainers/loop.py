@@ -30,7 +30,7 @@ from saeeval.saes import SAE, save_sae
 from saeeval.trainers import TRAINERS, is_custom, native_trainer
 from saeeval.trainers.custom import CustomTrainer, load_trainer_class
 from saeeval.trainers.record import write_curves, write_training_results
-from saeeval.trainers.stream import TRAIN_CONTEXT_OFFSET, ActivationStream
+from saeeval.trainers.stream import ActivationStream, require_train_part
 
 SAE_FOLDER = "sae"
 CHECKPOINT = Path("checkpoints") / "last.pt"
@@ -139,12 +139,8 @@ def train(
     if plan.total_steps < 1:
         raise SaeevalError(f"--tokens {plan.tokens} is less than one batch of {plan.batch_size}")
     d_in = model.hook_width(hook)
-    available = len(contexts) - TRAIN_CONTEXT_OFFSET
-    if available <= 0:
-        raise SaeevalError(
-            f"dataset {contexts.dataset.name} has no contexts left for training "
-            f"after the {TRAIN_CONTEXT_OFFSET} kept for evals"
-        )
+    require_train_part(contexts)
+    available = len(contexts)
     wanted = math.ceil(plan.tokens / (plan.context_size - 2))
     n_contexts = min(available, wanted)
     if wanted > available:
@@ -168,7 +164,7 @@ def train(
         model,
         contexts,
         hook,
-        TRAIN_CONTEXT_OFFSET,
+        0,
         n_contexts,
         cache,
         seed=plan.seed,
@@ -286,8 +282,13 @@ def train(
         "dead_fraction": rows[-1]["dead_fraction"],
         "dataset": contexts.dataset.name,
         "dataset_fingerprint": contexts.dataset.fingerprint,
+        "dataset_part": contexts.part,
+        "contexts": contexts.key,
+        "model": model.name,
         "model_fingerprint": model.fingerprint,
+        "hook": hook,
         "plan": plan.model_dump(),
+        "fingerprint": fingerprint,
     }
     record = write_training_results(out, config, final_info, run)
     write_curves(out, rows)

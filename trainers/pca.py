@@ -16,7 +16,7 @@ from saeeval.errors import SaeevalError
 from saeeval.models import ModelAdapter
 from saeeval.saes import SAE, SAEConfig
 from saeeval.tokens import token_mask
-from saeeval.trainers.stream import TRAIN_CONTEXT_OFFSET
+from saeeval.trainers.stream import require_train_part
 
 
 @torch.no_grad()
@@ -27,11 +27,12 @@ def fit_pca_sae(
     cache: ActivationCache,
     k: int = 32,
     n_contexts: int = 256,
-    start: int = TRAIN_CONTEXT_OFFSET,
+    start: int = 0,
     batch_size: int = 16,
     progress=None,
 ) -> SAE:
     d_in = model.hook_width(hook)
+    require_train_part(contexts)
     if not 0 < k <= 2 * d_in:
         raise SaeevalError(
             f"--k must be between 1 and {2 * d_in} (twice the width at {hook}), not {k}"

@@ -5,7 +5,8 @@ The source reads activations of a slice of contexts at one hook, either from the
 too large to keep on disk. Special-token positions (BOS and friends) are dropped. A buffer of
 `buffer_tokens` activations is shuffled before batches are drawn from it, and chunks are visited
 in a seeded random order each epoch, so batches mix many documents. Given the seed, the stream is
-deterministic: resuming at step s replays it and skips s batches.
+deterministic: resuming at step s replays it and skips s batches. Training reads the "train" part
+of a dataset's documents, which evals never read (`saeeval.data.contexts.document_part`).
 """
 
 from __future__ import annotations
@@ -16,13 +17,21 @@ import torch
 
 from saeeval.activations import ActivationCache
 from saeeval.data import ContextSet
+from saeeval.errors import SaeevalError
 from saeeval.models import ModelAdapter
 from saeeval.tokens import token_mask
 
-# Contexts before this index are left to the evals; fitting and training read after it.
-TRAIN_CONTEXT_OFFSET = 2048
 # Above this many bytes of activations, the stream runs the model live instead of caching.
 CACHE_LIMIT_BYTES = 40 * 2**30
+
+
+def require_train_part(contexts: ContextSet) -> None:
+    """Training and fitting read only the train part, so that no eval reads their text."""
+    if contexts.part != "train":
+        raise SaeevalError(
+            f"training reads the train part of {contexts.dataset.name}'s documents, but these "
+            f"contexts are from the {contexts.part!r} part; load them with part='train'"
+        )
 
 
 class ActivationStream:

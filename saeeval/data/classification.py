@@ -50,7 +50,7 @@ from saeeval.data.dataset_names import (
     GITHUB_CODE,
     PROFESSIONS,
 )
-from saeeval.data.text_datasets import TABLE_BUILDERS
+from saeeval.data.text_datasets import TABLE_BUILDERS, hub_load_error
 from saeeval.errors import SaeevalError, one_line
 
 if TYPE_CHECKING:
@@ -321,8 +321,8 @@ class _Reader:
             try:
                 # SAEBench: load_dataset(name) (non-streaming), then one DataFrame per split.
                 frame = datasets.load_dataset(self.spec.hub_name, split=split).to_pandas()
-            except Exception as exc:  # offline machines fail with connection or lookup errors
-                raise self._hub_error(exc) from None
+            except Exception as exc:  # each kind of failure gets its own message
+                raise self._hub_error(exc) from exc
         else:
             if not self.path.is_dir():
                 raise SaeevalError(
@@ -355,7 +355,7 @@ class _Reader:
             try:
                 return iter(datasets.load_dataset(self.spec.hub_name, streaming=True, **hub_kwargs))
             except Exception as exc:
-                raise self._hub_error(exc) from None
+                raise self._hub_error(exc) from exc
         rows = self._load_local()
         if "train" not in rows:
             raise SaeevalError(
@@ -412,9 +412,8 @@ class _Reader:
             )
 
     def _hub_error(self, exc: Exception) -> SaeevalError:
-        return SaeevalError(
-            f"{self.name}: could not load {self.spec.hub_name} from the Hugging Face hub "
-            f"({one_line(exc)}); without hub access use source 'offline' or a local folder"
+        return hub_load_error(
+            self.name, self.spec.hub_name, exc, "use source 'offline' or a local folder"
         )
 
     def where(self, split: str) -> str:

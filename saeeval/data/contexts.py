@@ -2,7 +2,13 @@
 
 Documents are concatenated; every context starts with the model's BOS token, and a BOS separates
 two documents that share a context. Tokenised contexts are cached on disk per (dataset content,
-tokenizer, context length, BOS policy, shuffle seed).
+tokenizer, context length, BOS policy, shuffle seed, part).
+
+Training and evaluation read disjoint documents by construction: before contexts are cut, each
+document goes to the "eval" or the "train" part by a hash of its own text, whatever the seed, the
+dataset's order or the number of contexts asked for. Evals read the eval part (a quarter of the
+documents), training and baseline fits the train part; "all" (every document) is for tools that
+compare implementations on the same text.
 """
 
 from __future__ import annotations
@@ -21,6 +27,15 @@ from saeeval.errors import SaeevalError
 from saeeval.files import atomic_path, atomic_write_json
 
 CONTEXTS_VERSION = 1
+TEXT_PARTS = ("eval", "train", "all")
+# A document is held out for evals when the first byte of its hash is below this (64/256: 25%).
+EVAL_PART_BYTE_BELOW = 64
+
+
+def document_part(text: str) -> str:
+    """The part ("eval" or "train") a document belongs to, decided by its content alone."""
+    digest = hashlib.sha256(b"saeeval-text-part\x00" + text.encode("utf-8")).digest()
+    return "eval" if digest[0] < EVAL_PART_BYTE_BELOW else "train"
 
 
 def iter_contexts(
@@ -62,16 +77,19 @@ class ContextSet:
     tokens: torch.Tensor  # [n_contexts, context_size], int64
     key: str
     exhausted: bool  # True when the dataset had no more text beyond these contexts
+    part: str = "all"  # which documents: "eval", "train" or "all" (see document_part)
 
     def __len__(self) -> int:
         return self.tokens.shape[0]
 
     def take(self, start: int, count: int) -> torch.Tensor:
         if start + count > len(self):
+            where = "" if self.part == "all" else f" from its {self.part} part"
+            held = " (the quarter of its documents held out from training)"
             raise SaeevalError(
                 f"dataset {self.dataset.name} yields only {len(self)} contexts of "
-                f"{self.context_size} tokens, but {start + count} are needed; use fewer batches or "
-                f"a larger dataset"
+                f"{self.context_size} tokens{where}{held if self.part == 'eval' else ''}, but "
+                f"{start + count} are needed; use fewer batches or a larger dataset"
             )
         return self.tokens[start : start + count]
 
@@ -83,29 +101,31 @@ def load_contexts(
     context_size: int,
     min_contexts: int,
     progress=None,
+    part: str = "all",
 ) -> ContextSet:
-    """At least `min_contexts` contexts (all of them for a finite dataset), cached on disk."""
-    key = hashlib.sha256(
-        json.dumps(
-            {
-                "v": CONTEXTS_VERSION,
-                "dataset": dataset.fingerprint,
-                "column": dataset.text_column,
-                "seed": dataset.seed,
-                "tokenizer": tokenizer_fingerprint(tokenizer),
-                "context_size": context_size,
-                "bos": bos_token_id,
-            },
-            sort_keys=True,
-        ).encode()
-    ).hexdigest()[:24]
+    """At least `min_contexts` contexts (all of them for a finite dataset) cut from the documents
+    of `part`, cached on disk."""
+    if part not in TEXT_PARTS:
+        raise ValueError(f"part must be one of {TEXT_PARTS}, not {part!r}")
+    fields = {
+        "v": CONTEXTS_VERSION,
+        "dataset": dataset.fingerprint,
+        "column": dataset.text_column,
+        "seed": dataset.seed,
+        "tokenizer": tokenizer_fingerprint(tokenizer),
+        "context_size": context_size,
+        "bos": bos_token_id,
+    }
+    if part != "all":  # "all" keeps the keys contexts had before parts existed
+        fields["part"] = part
+    key = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:24]
     folder = cache_root() / "contexts" / key
     meta_path = folder / "meta.json"
     if meta_path.is_file():
         meta = json.loads(meta_path.read_text())
         if meta["exhausted"] or meta["n_contexts"] >= min_contexts:
             tokens = load_file(str(folder / "tokens.safetensors"))["tokens"].long()
-            return ContextSet(dataset, context_size, tokens, key, meta["exhausted"])
+            return ContextSet(dataset, context_size, tokens, key, meta["exhausted"], part)
 
     # Finite datasets are tokenised whole; streamed ones only as far as needed (plus headroom).
     target = None if not dataset.fingerprint.startswith("hub:") else max(min_contexts, 1) * 2
@@ -116,6 +136,8 @@ def load_contexts(
     def documents() -> Iterator[list[int]]:
         batch: list[str] = []
         for text in dataset.texts():
+            if part != "all" and document_part(text) != part:
+                continue
             batch.append(text)
             if len(batch) == 256:
                 yield from tokenizer(batch, add_special_tokens=False)["input_ids"]
@@ -135,6 +157,7 @@ def load_contexts(
     if not contexts:
         raise SaeevalError(
             f"dataset {dataset.name} produced no full context of {context_size} tokens"
+            + ("" if part == "all" else f" in its {part} part")
         )
     tokens = torch.tensor(contexts, dtype=torch.int32)
     with atomic_path(folder / "tokens.safetensors") as tmp:
@@ -147,6 +170,7 @@ def load_contexts(
             "dataset": dataset.name,
             "fingerprint": dataset.fingerprint,
             "context_size": context_size,
+            "part": part,
         },
     )
-    return ContextSet(dataset, context_size, tokens.long(), key, exhausted)
+    return ContextSet(dataset, context_size, tokens.long(), key, exhausted, part)

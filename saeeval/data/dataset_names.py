@@ -37,3 +37,19 @@ AG_NEWS_LABELS: tuple[str, ...] = ("World", "Sports", "Business", "Sci/Tech")
 # String labels: europarl's and github-code's `language`.
 EUROPARL_LANGUAGES: tuple[str, ...] = ("en", "fr", "de", "es", "nl")
 GITHUB_CODE_LANGUAGES: tuple[str, ...] = ("C", "Python", "HTML", "Java", "PHP")
+
+# Results computed on the built-in stand-ins name their datasets with this prefix, so that no tool
+# reading `eval_config.dataset_names` or the detail rows can take them for the hub datasets.
+BUILTIN_PREFIX = "saeeval-builtin/"
+
+
+def result_name(name: str, source: str) -> str:
+    """How results name dataset `name` read from `source` ("offline" is the built-in data)."""
+    if source == "offline" and not name.startswith(BUILTIN_PREFIX):
+        return BUILTIN_PREFIX + name
+    return name
+
+
+def selection_name(name: str) -> str:
+    """SAEBench's name for a dataset named either way: the key every selection rule uses."""
+    return name.removeprefix(BUILTIN_PREFIX)

@@ -39,6 +39,34 @@ class TextDataset:
                 yield text
 
 
+# Exception classes (by name, wherever they are defined) that mean the hub could not be reached.
+_UNREACHABLE = {
+    "ConnectionError",
+    "Timeout",
+    "ConnectTimeout",
+    "ReadTimeout",
+    "OfflineModeIsEnabled",
+}
+
+
+def hub_load_error(what: str, hub_id: str, exc: Exception, instead: str) -> SaeevalError:
+    """The error for a failed hub load, saying which failure it was: no connection (or offline
+    mode), no such dataset, or anything else, with the library's own message. `instead` says what
+    works without the hub."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if isinstance(exc, (ConnectionError, TimeoutError)) or names & _UNREACHABLE:
+        return SaeevalError(
+            f"{what}: could not reach the Hugging Face hub for {hub_id} ({one_line(exc)}). "
+            f"Without hub access {instead}"
+        )
+    if "DatasetNotFoundError" in names:
+        return SaeevalError(
+            f"{what}: the Hugging Face hub has no dataset {hub_id} that can be read here "
+            f"({one_line(exc)}); check the name, or log in (huggingface-cli login) for a gated one"
+        )
+    return SaeevalError(f"{what}: loading {hub_id} failed: {type(exc).__name__}: {one_line(exc)}")
+
+
 def _check_column(rows, column: str, source: str) -> None:
     columns = rows.column_names
     if columns is not None and column not in columns:
@@ -86,12 +114,13 @@ def load_text_dataset(spec: str | None, text_column: str = "text", seed: int = 4
 
     try:
         rows = datasets.load_dataset(spec, split="train", streaming=True)
-    except Exception as exc:  # offline machines fail here with connection or lookup errors
-        raise SaeevalError(
-            f"--dataset {spec}: could not load it from the Hugging Face hub ({one_line(exc)}). "
-            f"Without hub access use --dataset offline (the built-in corpus) or a local "
-            f".txt/.jsonl/.parquet file"
-        ) from None
+    except Exception as exc:  # datasets raises many types; each kind gets its own message
+        raise hub_load_error(
+            f"--dataset {spec}",
+            spec,
+            exc,
+            "use --dataset offline (the built-in corpus) or a local .txt/.jsonl/.parquet file",
+        ) from exc
     _check_column(rows, text_column, spec)
     return TextDataset(
         spec,
@@ -99,5 +128,16 @@ def load_text_dataset(spec: str | None, text_column: str = "text", seed: int = 4
         f"Hugging Face hub dataset {spec} (train split)",
         text_column,
         seed,
-        rows.shuffle(seed=seed, buffer_size=10_000),
+        saebench_document_order(rows, seed),
     )
+
+
+def saebench_document_order(rows, seed: int):
+    """A streamed hub dataset in the order SAEBench's core eval reads it.
+
+    SAEBench's core eval reads through SAELens' `ActivationsStore`, after
+    `shuffle_input_dataset(seed=42)`: for a streamed dataset that shuffles the order of the
+    dataset's shards and keeps the documents within each shard in order (a buffer of one). With
+    the default --seed 42 we therefore read the very documents it reads, in its order.
+    """
+    return rows.shuffle(seed=seed, buffer_size=1)

@@ -1,6 +1,14 @@
 """Evals: each one a module with a config, headline metrics and a `run`; see `registry`."""
 
-from saeeval.evals.base import Eval, EvalConfig, EvalContext, HeadlineMetric
+from saeeval.evals.base import (
+    SIZE_PRESETS,
+    ConfigContext,
+    Eval,
+    EvalConfig,
+    EvalContext,
+    HeadlineMetric,
+    ModelInfo,
+)
 from saeeval.evals.registry import (
     all_evals,
     eval_for_type_id,
@@ -11,10 +19,13 @@ from saeeval.evals.registry import (
 )
 
 __all__ = [
+    "SIZE_PRESETS",
+    "ConfigContext",
     "Eval",
     "EvalConfig",
     "EvalContext",
     "HeadlineMetric",
+    "ModelInfo",
     "all_evals",
     "eval_for_type_id",
     "get_eval",

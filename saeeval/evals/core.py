@@ -17,7 +17,14 @@ from typing import Any, ClassVar, Literal
 import torch
 from pydantic import Field
 
-from saeeval.evals.base import EvalConfig, EvalContext, HeadlineMetric
+from saeeval.data import OFFLINE_CORPUS_NAME
+from saeeval.evals.base import (
+    ConfigContext,
+    EvalConfig,
+    EvalContext,
+    HeadlineMetric,
+    preset_config,
+)
 from saeeval.evals.core_metrics import (
     Reconstruction,
     SparsityVariance,
@@ -89,8 +96,11 @@ class CoreEvalConfig(EvalConfig):
     )
     # saeeval's additions: where the numbers come from, and whether per-latent details are saved.
     size_preset: str = Field(
-        "saebench-default",
-        description="which size preset filled the sizes (recorded in every result)",
+        "none",
+        description=(
+            "the size preset behind these settings: saebench (SAEBench's published results), "
+            "offline (small CPU sizes) or none (this class's own defaults)"
+        ),
     )
     dataset_fingerprint: str | None = Field(
         None, description="content hash of the dataset read (filled in by the eval)"
@@ -98,24 +108,39 @@ class CoreEvalConfig(EvalConfig):
     dataset_provenance: str | None = Field(
         None, description="where the dataset came from (filled in by the eval)"
     )
+    dataset_part: str | None = Field(
+        None,
+        description="which of the dataset's documents were read: eval, the part held out from "
+        "training (filled in by the eval)",
+    )
     save_feature_details: bool = Field(
         False,
         description="write per-latent statistics into eval_result_details (large for wide SAEs)",
     )
 
 
-# On the built-in corpus and a CPU, SAEBench's sizes would take long for little gain; the offline
-# preset says so in every result it writes.
-OFFLINE_PRESET = {
-    "size_preset": "offline-cpu",
-    "n_eval_reconstruction_batches": 4,
-    "n_eval_sparsity_variance_batches": 16,
+# The settings SAEBench's runner (`sae_bench/custom_saes/run_all_evals_custom_saes.py`) used for
+# every published core result, and the same with small sizes for a CPU on the built-in corpus.
+PRESETS: dict[str, dict[str, Any]] = {
+    "saebench": {
+        "batch_size_prompts": 16,
+        "n_eval_reconstruction_batches": 200,
+        "n_eval_sparsity_variance_batches": 2000,
+        "exclude_special_tokens_from_reconstruction": True,
+    },
+    "offline": {
+        "batch_size_prompts": 16,
+        "n_eval_reconstruction_batches": 4,
+        "n_eval_sparsity_variance_batches": 16,
+        "exclude_special_tokens_from_reconstruction": True,
+    },
 }
 
 
 class CoreEval:
     name: ClassVar[str] = "core"
     eval_type_id: ClassVar[str] = "core"
+    version: ClassVar[int] = 1  # bump when a change alters the numbers
     config_class: ClassVar[type[EvalConfig]] = CoreEvalConfig
     headline_metrics: ClassVar[tuple[HeadlineMetric, ...]] = (
         HeadlineMetric("l0", "L0", ("sparsity", "l0"), None),
@@ -139,11 +164,16 @@ class CoreEval:
         HeadlineMetric("frac_alive", "alive fraction", ("misc_metrics", "frac_alive"), True),
     )
 
-    def default_config(self, context: EvalContext) -> CoreEvalConfig:
-        config = CoreEvalConfig(model_name=context.model.name, llm_dtype=context.model.dtype_name)
-        if context.offline:
-            config = config.model_copy(update=OFFLINE_PRESET)
-        return config
+    presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
+
+    def default_config(self, context: EvalContext | ConfigContext) -> CoreEvalConfig:
+        return preset_config(
+            CoreEvalConfig,
+            PRESETS,
+            context,
+            # The text the eval will read (the eval fills in the exact name and hash it read).
+            dataset=OFFLINE_CORPUS_NAME if context.offline else context.dataset_spec,
+        )
 
     def run(
         self, context: EvalContext, saes: list[LoadedSAE], config: CoreEvalConfig
@@ -172,6 +202,7 @@ class CoreEval:
                 "dataset": dataset.name,
                 "dataset_fingerprint": dataset.fingerprint,
                 "dataset_provenance": dataset.provenance,
+                "dataset_part": contexts.part,
             }
         )
         ignore = model.special_token_ids
@@ -209,7 +240,7 @@ class CoreEval:
         for index in range(config.n_eval_reconstruction_batches):
             tokens = contexts.take(index * bs, bs).to(device)
             mask = token_mask(tokens, ignore)
-            if reference.complete or reference.has_chunk(index):
+            if reference.has_chunk(index):  # an entry marked complete may hold fewer batches
                 ref = {k: v.to(device) for k, v in reference.load_chunk(index).items()}
                 clean_logits = model.logits_from_final_hidden(ref["final_hidden"])
             else:

@@ -6,7 +6,7 @@ import time
 import uuid
 from typing import Any
 
-from saeeval import __version__
+from saeeval.provenance import code_id
 from saeeval.saes import LoadedSAE, config_to_saelens_dict
 from saeeval.saes.saelens_format import saelens_version
 
@@ -37,9 +37,9 @@ def build_result(
         "datetime_epoch_millis": int(time.time() * 1000),
         "eval_result_metrics": metrics,
         "eval_result_details": details,
-        "sae_bench_commit_hash": f"saeeval-{__version__}",
-        "sae_lens_id": loaded.sae_id,
-        "sae_lens_release_id": str(loaded.path),
+        "sae_bench_commit_hash": code_id(),  # saeeval's version (and commit, from a checkout)
+        "sae_lens_id": loaded.release_sae_id if loaded.release else loaded.sae_id,
+        "sae_lens_release_id": loaded.release if loaded.release else str(loaded.path),
         "sae_lens_version": saelens_version(),
         "sae_cfg_dict": sae_cfg_dict(loaded),
         "eval_result_unstructured": unstructured,

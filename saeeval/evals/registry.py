@@ -21,6 +21,7 @@ BUILTIN_EVALS: dict[str, str] = {
     "sparse_probing": "saeeval.evals.probing.sparse_probing:SparseProbingEval",
     "scr": "saeeval.evals.probing.scr_tpp:ScrEval",
     "tpp": "saeeval.evals.probing.scr_tpp:TppEval",
+    "unlearning": "saeeval.evals.unlearning.eval:UnlearningEval",
 }
 
 _REQUIRED = ("name", "eval_type_id", "config_class", "headline_metrics", "default_config", "run")

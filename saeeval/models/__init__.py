@@ -39,7 +39,8 @@ TRANSFORMER_LENS_ALIASES = {
     "llama-3.1-8b": "meta-llama/Llama-3.1-8B",
 }
 
-_EMBEDDED_ALIASES = {EMBEDDED_MODEL_NAME, "smollm2-135m-instruct"}
+# What users type for the embedded model; every one is recorded under EMBEDDED_MODEL_NAME.
+_EMBEDDED_ALIASES = {EMBEDDED_MODEL_NAME, "smollm2-135m", "smollm2-135m-instruct"}
 
 
 def canonical_model_name(name: str) -> str:

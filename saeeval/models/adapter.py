@@ -7,8 +7,10 @@ Evals never touch `transformers` directly. They ask the adapter for activations 
 from __future__ import annotations
 
 import hashlib
+import inspect
 from collections.abc import Callable
 from contextlib import ExitStack
+from typing import Any
 
 import torch
 from torch import nn
@@ -35,6 +37,10 @@ class ModelAdapter:
         self.n_layers = len(decoder_blocks(model, self.model_type))
         self.d_model: int = config.hidden_size if hasattr(config, "hidden_size") else config.n_embd
         self.vocab_size: int = model.get_output_embeddings().weight.shape[0]
+        # hook name -> (label, fn or None): the basis an activation there is read in, and the
+        # function it passes through before anyone sees it (None: as the model computes it)
+        self._hook_transforms: dict[str, tuple[str, Callable[[torch.Tensor], torch.Tensor] | None]]
+        self._hook_transforms = {}
 
     # -- identity -------------------------------------------------------------------------------
 
@@ -53,14 +59,23 @@ class ModelAdapter:
 
     @property
     def fingerprint(self) -> str:
-        """A content hash of the weights (computed once), used to key cached activations."""
+        """A content hash of the weights (computed once) and the dtype they run in, used to key
+        every cached artifact; it names any hook transforms too, since they change what the hooks
+        carry. (A model loaded from a file is named by the file, which is the same whatever dtype
+        it is loaded in: the dtype is part of the fingerprint for that reason.)"""
         if self._fingerprint is None:
             digest = hashlib.sha256()
             for key, tensor in sorted(self.model.state_dict().items()):
                 digest.update(key.encode())
                 digest.update(tensor.detach().to("cpu", torch.float32).numpy().tobytes())
             self._fingerprint = "params-sha256:" + digest.hexdigest()[:32]
-        return self._fingerprint
+        labels = ",".join(
+            f"{hook}={label}"
+            for hook, (label, fn) in sorted(self._hook_transforms.items())
+            if fn is not None
+        )
+        base = f"{self._fingerprint}@{self.dtype_name}"
+        return f"{base}+{labels}" if labels else base
 
     # -- tokens ---------------------------------------------------------------------------------
 
@@ -96,6 +111,37 @@ class ModelAdapter:
         self.hook_point(hook_name)
         return self.d_model  # every supported hook carries a residual-width vector
 
+    def set_hook_transform(
+        self,
+        hook_name: str,
+        label: str,
+        fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        """Read `hook_name` in the basis `label` names: every activation read (or replaced)
+        there passes through `fn` first (None: the activation as the model computes it).
+
+        For SAEs trained on a processed model whose hook carries a transformed activation
+        (saeeval.saes.transformer_lens_processing): reads return fn(x), and an intervention
+        receives fn(x). The label of a transform is part of the fingerprint, so cached
+        activations of the plain and the transformed hook never mix. One hook is read in one
+        basis for the adapter's lifetime: asking for another is an error.
+        """
+        self.hook_point(hook_name)
+        current = self._hook_transforms.get(hook_name)
+        if current is not None and current[0] != label:
+            raise SaeevalError(
+                f"hook {hook_name!r} of {self.name!r} is read {current[0]} for one SAE, and "
+                f"another SAE needs it {label}; evaluate those SAEs in separate runs"
+            )
+        self._hook_transforms[hook_name] = (label, fn)
+
+    def _transformed(self, hook_name: str, fn: Callable):
+        """`fn` applied to the hook's activation after its transform (if any)."""
+        transform = self._hook_transforms.get(hook_name, ("plain", None))[1]
+        if transform is None:
+            return fn
+        return lambda tensor: fn(transform(tensor))
+
     # -- forward passes -------------------------------------------------------------------------
 
     def _forward(self, tokens: torch.Tensor):
@@ -119,9 +165,8 @@ class ModelAdapter:
 
         with ExitStack() as stack:
             for hook in hooks:
-                stack.enter_context(
-                    attach(self.model, self.model_type, hook, capture(hook.name, hook is last))
-                )
+                fn = self._transformed(hook.name, capture(hook.name, hook is last))
+                stack.enter_context(attach(self.model, self.model_type, hook, fn))
             try:
                 self._forward(tokens)
             except _StopForward:
@@ -154,9 +199,41 @@ class ModelAdapter:
             if intervention is not None:
                 assert hook_name is not None
                 hook = self.hook_point(hook_name)
-                stack.enter_context(attach(self.model, self.model_type, hook, intervention))
+                fn = self._transformed(hook_name, intervention)
+                stack.enter_context(attach(self.model, self.model_type, hook, fn))
             logits = self._forward(tokens).logits.float()
         return logits, captured[0].detach()
+
+    @torch.no_grad()
+    def final_hidden(
+        self,
+        tokens: torch.Tensor,
+        hooks: dict[str, Callable[[torch.Tensor], torch.Tensor | None]] | None = None,
+        past_key_values: Any = None,
+        use_cache: bool = False,
+    ) -> tuple[torch.Tensor, Any]:
+        """The hidden state the unembedding reads, at every position of `tokens` [batch, ctx],
+        with a function run on the activation at each hook in `hooks` (one that returns a tensor
+        replaces the activation, as an intervention in `logits` does).
+
+        The unembedding is left out, so a caller projects only the positions it scores
+        (`logits_from_final_hidden`). With `use_cache` the key/value cache comes back too, and
+        `past_key_values` continues one: a prompt run once is then continued by several
+        continuations (`repeat_cache`)."""
+        with ExitStack() as stack:
+            for name, fn in (hooks or {}).items():
+                hook = self.hook_point(name)
+                transformed = self._transformed(name, fn)
+                stack.enter_context(attach(self.model, self.model_type, hook, transformed))
+            base = self.model.base_model
+            # transformers renamed `past_key_values` to `cache` (5.x); take whichever it has.
+            name = "cache" if "cache" in inspect.signature(base.forward).parameters else None
+            cache_kwarg = {name or "past_key_values": past_key_values}
+            out = base(input_ids=tokens.to(self.device), use_cache=use_cache, **cache_kwarg)
+        if not use_cache:
+            return out.last_hidden_state, None
+        cache = out.get("cache") if "cache" in out else out.get("past_key_values")
+        return out.last_hidden_state, cache
 
     @torch.no_grad()
     def logits_from_final_hidden(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -166,6 +243,13 @@ class ModelAdapter:
         if cap:  # Gemma 2/3 squash logits after the unembedding
             logits = torch.tanh(logits / cap) * cap
         return logits.float()
+
+
+def repeat_cache(past: Any, repeats: int) -> Any:
+    """A key/value cache (from `final_hidden`) with each batch row repeated `repeats` times in
+    place, rows i*repeats .. i*repeats+repeats-1 continuing row i."""
+    past.batch_repeat_interleave(repeats)
+    return past
 
 
 def per_token_ce_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:

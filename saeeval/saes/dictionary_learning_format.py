@@ -2,7 +2,8 @@
 
 Each trainer class stores its dictionary under its own parameter names and transposes; this
 module maps them onto our SAE. BatchTopK dictionaries infer with a learned global threshold, which
-is a JumpReLU with the same threshold for every latent.
+is a JumpReLU with the same threshold for every latent; Matryoshka BatchTopK ones infer the same
+way and keep their nested group sizes as `matryoshka_widths` (their running sums).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class _Layout:
     fold_norms:           unnormalised decoders are folded to unit rows on load, as SAEBench's
                           ReLU loader does.
     apply_b_dec_to_input: False where the dictionary encodes x itself, not x - b_dec.
+    group_sizes:          Matryoshka: the state's `group_sizes` give the nested widths.
     """
 
     architecture: ArchitectureName
@@ -41,6 +43,7 @@ class _Layout:
     global_threshold: bool = False
     fold_norms: bool = False
     apply_b_dec_to_input: bool = True
+    group_sizes: bool = False
 
 
 _NN_LINEAR = {
@@ -64,7 +67,9 @@ _LAYOUTS: dict[str, _Layout] = {
         {**_AS_IS, "threshold": ("threshold", False)},
         apply_b_dec_to_input=False,
     ),
-    "MatryoshkaBatchTopKTrainer": _Layout("jumprelu", _AS_IS, global_threshold=True),
+    "MatryoshkaBatchTopKTrainer": _Layout(
+        "matryoshka_batchtopk", _AS_IS, global_threshold=True, group_sizes=True
+    ),
     "GatedSAETrainer": _Layout(
         "gated",
         {
@@ -131,6 +136,9 @@ def read_dictionary_learning_folder(folder: Path) -> SAE:
                 f"threshold (a non-negative 'threshold' tensor)"
             )
         weights["threshold"] = threshold.float().expand(d_sae).clone()
+    nested: dict[str, Any] = {}
+    if layout.group_sizes and state.get("group_sizes") is not None:
+        nested["matryoshka_widths"] = [int(w) for w in state["group_sizes"].cumsum(0).tolist()]
     extra: dict[str, Any] = {
         "training_architecture": trainer_class,
         **{k: v for k, v in trainer.items() if k not in ("lm_name",)},
@@ -145,7 +153,7 @@ def read_dictionary_learning_folder(folder: Path) -> SAE:
         context_size=(raw.get("buffer") or {}).get("ctx_len"),
         extra=extra,
         # The trainer config carries the architecture's own fields (a TopK dictionary's k).
-        **architecture_spec(layout.architecture).read_config(trainer),
+        **architecture_spec(layout.architecture).read_config({**trainer, **nested}),
     )
     sae = build_sae(cfg, weights, folder)
     if layout.fold_norms:

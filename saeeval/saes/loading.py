@@ -1,4 +1,5 @@
-"""Finding, detecting and loading SAE folders."""
+"""Finding, detecting and loading SAEs: folders (format detected) and SAELens' pretrained
+releases by name (`RELEASE/SAE_ID`, see `saeeval.saes.pretrained`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,12 @@ from saeeval.saes.dictionary_learning_format import (
     is_dictionary_learning_folder,
     read_dictionary_learning_folder,
 )
+from saeeval.saes.pretrained import (
+    load_pretrained,
+    not_a_path_or_release,
+    pretrained_reference,
+    pretrained_result_id,
+)
 from saeeval.saes.sae import SAE, torch_dtype
 from saeeval.saes.saelens_format import is_saelens_folder, read_saelens_folder
 from saeeval.saes.validation import build_sae
@@ -19,12 +26,19 @@ FORMATS = ("saelens", "dictionary_learning")
 
 @dataclass
 class LoadedSAE:
-    """An SAE together with where it came from and the name its results are filed under."""
+    """An SAE together with where it came from and the name its results are filed under.
+
+    For a pretrained SAE, `path` is RELEASE/SAE_ID, `format` is "pretrained", and `release` and
+    `release_sae_id` are SAELens' names for it (what SAEBench records as sae_lens_release_id and
+    sae_lens_id); `sae_id`, the result file's name, is SAEBench's `{release}_{sae_id}`.
+    """
 
     sae: SAE
     sae_id: str
     path: Path
     format: str
+    release: str | None = None
+    release_sae_id: str | None = None
 
 
 def detect_format(folder: Path) -> str:
@@ -44,8 +58,14 @@ def sae_folder(path: str | Path) -> Path:
     """The folder an SAE lives in, given the folder or one of its files."""
     path = Path(path).expanduser()
     if not path.exists():
-        raise SaeevalError(f"SAE path {path} does not exist")
+        raise SaeevalError(not_a_path_or_release(path) or f"SAE path {path} does not exist")
     return path.parent if path.is_file() else path
+
+
+def default_sae_id(spec: str | Path, depth: int = 1) -> str:
+    """The name results are filed under when none is given: SAEBench's for a pretrained SAE,
+    else the folder's last `depth` path parts joined by "_"."""
+    return pretrained_result_id(spec) or "_".join(Path(spec).resolve().parts[-depth:])
 
 
 def load_sae(
@@ -56,7 +76,26 @@ def load_sae(
     hook_name: str | None = None,
     sae_id: str | None = None,
 ) -> LoadedSAE:
-    """Load an SAE folder; `format` overrides detection, `hook_name` overrides its config."""
+    """Load an SAE folder, or a pretrained SAE named RELEASE/SAE_ID (an existing path wins);
+    `format` overrides folder format detection, `hook_name` overrides the SAE's config."""
+    ref = pretrained_reference(path)
+    if ref is not None:
+        if format is not None:
+            raise SaeevalError(f"--format applies to SAE folders, not to pretrained {ref.name}")
+        cfg, weights = load_pretrained(ref)
+        if hook_name:
+            cfg.hook_name = hook_name
+        sae = build_sae(cfg, weights, Path(ref.name))
+        sae.cfg.dtype = dtype
+        sae = sae.to(device=device, dtype=torch_dtype(dtype))
+        return LoadedSAE(
+            sae=sae,
+            sae_id=sae_id or ref.result_id,
+            path=Path(ref.name),
+            format="pretrained",
+            release=ref.release,
+            release_sae_id=ref.sae_id,
+        )
     folder = sae_folder(path)
     if format is None:
         format = detect_format(folder)

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from saeeval.errors import SaeevalError
 from saeeval.saes.architectures import (
     ARCHITECTURE_SPECS,
     ArchitectureName,
@@ -32,14 +33,21 @@ class SAEConfig:
     d_sae: int
     hook_name: str
     model_name: str | None = None
-    k: int | None = None  # topk only
-    rescale_acts_by_decoder_norm: bool = False  # topk only
+    k: int | None = None  # topk and abstopk only
+    rescale_acts_by_decoder_norm: bool = False  # topk and abstopk only
+    matryoshka_widths: list[int] | None = None  # matryoshka_batchtopk only: the nested widths
+    residual_threshold: float = 1e-2  # matching_pursuit only: stop below this residual norm
+    max_iterations: int | None = None  # matching_pursuit only: at most this many picks (d_in)
+    stop_on_duplicate_support: bool = True  # matching_pursuit only: stop when no new latent
     apply_b_dec_to_input: bool = True
     normalize_activations: str = "none"
     dtype: str = "float32"
     prepend_bos: bool = True
     context_size: int | None = None
     dataset_path: str | None = None
+    # TransformerLens' from_pretrained options the SAE's activations were read under
+    # (saeeval.saes.transformer_lens_processing says which apply and how).
+    model_from_pretrained_kwargs: dict[str, Any] = field(default_factory=dict)
     # Anything else the source config carried (trainer hyperparameters, training tokens, ...).
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -59,8 +67,24 @@ _TORCH_DTYPES = {
 }
 
 
+def dtype_name(value: Any) -> str | None:
+    """Our name for a config's dtype, or None if it names none. SAELens before 6.0 wrote
+    `str(torch.float32)`, i.e. "torch.float32"; SAELens 6 writes "float32"."""
+    if isinstance(value, torch.dtype):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    name = value.removeprefix("torch.")
+    return name if name in _TORCH_DTYPES else None
+
+
 def torch_dtype(name: str) -> torch.dtype:
-    return _TORCH_DTYPES[name]
+    known = dtype_name(name)
+    if known is None:
+        raise SaeevalError(
+            f"dtype {name!r} is not supported; expected one of {', '.join(_TORCH_DTYPES)}"
+        )
+    return _TORCH_DTYPES[known]
 
 
 class SAE(nn.Module):
@@ -83,6 +107,20 @@ class SAE(nn.Module):
     def spec(self) -> ArchitectureSpec:
         """Looked up on every use, so it always follows `cfg.architecture`."""
         return architecture_spec(self.cfg.architecture)
+
+    def __getattr__(self, name: str) -> Any:
+        """Parameters (nn.Module's lookup), and W_enc = W_dec^T for a tied architecture."""
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            cfg = self.__dict__.get("cfg")
+            if (
+                name == "W_enc"
+                and cfg is not None
+                and architecture_spec(cfg.architecture).tied_encoder
+            ):
+                return super().__getattr__("W_dec").T
+            raise
 
     # -- shape and identity -----------------------------------------------------------------------
 
@@ -108,7 +146,10 @@ class SAE(nn.Module):
 
     @property
     def encoder_bias(self) -> torch.Tensor:
-        """The per-latent encoder bias SAEBench reports (b_mag for gated SAEs)."""
+        """The per-latent encoder bias SAEBench reports (b_mag for gated SAEs, zeros for an
+        encoder without one)."""
+        if self.spec.encoder_bias is None:
+            return torch.zeros(self.d_sae, dtype=self.dtype, device=self.device)
         return getattr(self, self.spec.encoder_bias)
 
     # -- input normalisation (SAELens' run-time schemes) ----------------------------------------
@@ -149,8 +190,17 @@ class SAE(nn.Module):
         sae_in, _ = self._normalise(x.to(self.dtype))
         return self._latents(sae_in)
 
+    def encode_with_norm_state(self, x: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """Latents of `x` and the input-normalisation state `decode` needs to undo it, for
+        callers that decode edited latents (the unlearning clamp)."""
+        sae_in, state = self._normalise(x.to(self.dtype))
+        return self._latents(sae_in), state
+
     def decode(self, latents: torch.Tensor, norm_state: Any = None) -> torch.Tensor:
-        x_hat = latents @ self._decoder_weights() + self.b_dec
+        x_hat = latents @ self._decoder_weights()
+        bias = self.spec.decoder_bias(self)
+        if bias is not None:
+            x_hat = x_hat + bias
         return self._denormalise(x_hat, norm_state)
 
     def encode_decode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -68,4 +68,4 @@ def build_sae(cfg: SAEConfig, weights: dict[str, torch.Tensor], source: Path) ->
     with torch.no_grad():
         for name in shapes:
             getattr(sae, name).copy_(weights[name].to(sae.dtype))
-    return sae
+    return sae.requires_grad_(False)  # a loaded SAE is only evaluated, never trained

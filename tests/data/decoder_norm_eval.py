@@ -20,6 +20,7 @@ class DecoderNormConfig(EvalConfig):
 class DecoderNormEval:
     name = "decoder_norm"
     eval_type_id = "decoder_norm"
+    version = 1
     config_class = DecoderNormConfig
     headline_metrics = (
         HeadlineMetric("mean_norm", "mean decoder norm", ("norms", "mean_norm"), None),

@@ -9,6 +9,7 @@ hook share all of the set-up.
 
 from __future__ import annotations
 
+import hashlib
 import random
 import statistics
 from collections import defaultdict
@@ -35,7 +36,13 @@ from saeeval.evals.absorption.words import (
     letter_index,
     split_words,
 )
-from saeeval.evals.base import EvalConfig, EvalContext, HeadlineMetric
+from saeeval.evals.base import (
+    ConfigContext,
+    EvalConfig,
+    EvalContext,
+    HeadlineMetric,
+    preset_config,
+)
 from saeeval.evals.envelope import build_result
 from saeeval.saes import SAE, LoadedSAE
 
@@ -45,7 +52,11 @@ PRECOMPUTE_LIMIT = 2**28
 
 
 class AbsorptionEvalConfig(EvalConfig):
-    """SAEBench's `AbsorptionEvalConfig` (same fields, same defaults) plus saeeval's additions."""
+    """SAEBench's `AbsorptionEvalConfig` (same fields, same defaults) plus saeeval's additions.
+
+    SAEBench reads `blocks.L.hook_resid_post` whatever the SAE's hook; saeeval reads the SAE's own
+    hook (identical for resid_post SAEs), so an SAE is measured where it reads.
+    """
 
     model_name: str = Field(
         "", description="the model the SAE is evaluated on (filled in from the loaded model)"
@@ -92,16 +103,22 @@ class AbsorptionEvalConfig(EvalConfig):
     )
     # saeeval's additions: a cap on words per letter (None: the whole vocabulary, as SAEBench).
     size_preset: str = Field(
-        "saebench-default",
-        description="which size preset filled the sizes (recorded in every result)",
+        "none",
+        description=(
+            "the size preset behind these settings: saebench (SAEBench's published results), "
+            "offline (small CPU sizes) or none (this class's own defaults)"
+        ),
     )
     max_words_per_letter: int | None = Field(
         None, gt=0, description="cap on vocabulary words per letter (None: every word, as SAEBench)"
     )
 
 
-CPU_PRESET = {"size_preset": "cpu", "max_words_per_letter": 250}
+# SAEBench's runner used the config class's defaults; offline caps the words per letter for a CPU.
+PRESETS: dict[str, dict[str, Any]] = {"saebench": {}, "offline": {"max_words_per_letter": 250}}
 
+# Bump when the letter probe's code changes what it computes: cached probes are then retrained.
+LETTER_PROBE_VERSION = 1
 # SAEBench's fixed recipe for the letter probe.
 LETTER_PROBE = {"epochs": 50, "batch_size": 64, "lr": 1e-2, "end_lr": 1e-5, "weight_decay": 1e-4}
 
@@ -126,6 +143,22 @@ def _check_words(model_name: str, split) -> None:
             f"{', '.join(sorted(missing))} in {model_name}'s vocabulary, so those letters "
             f"have no probe"
         )
+
+
+def letter_probe_key(
+    model_fingerprint: str, hook: str, config: AbsorptionEvalConfig, train_words: list[str]
+) -> dict[str, Any]:
+    """Everything the letter probe depends on (the model's fingerprint names weights and dtype)."""
+    return {
+        "model": model_fingerprint,
+        "hook": hook,
+        "config": config.model_dump(
+            include={"random_seed", "prompt_template", "prompt_token_pos", "max_words_per_letter"}
+        ),
+        "recipe": LETTER_PROBE,
+        "train_words": hashlib.sha256("\n".join(train_words).encode()).hexdigest(),
+        "code": LETTER_PROBE_VERSION,
+    }
 
 
 class LetterData:
@@ -165,19 +198,7 @@ class LetterData:
 
         entry = cache.entry(
             "absorption-letter-probe",
-            {
-                "model": model.fingerprint,
-                "hook": hook,
-                "config": config.model_dump(
-                    include={
-                        "random_seed",
-                        "prompt_template",
-                        "prompt_token_pos",
-                        "max_words_per_letter",
-                    }
-                ),
-                "recipe": LETTER_PROBE,
-            },
+            letter_probe_key(model.fingerprint, hook, config, split.train),
         )
         if entry.complete:
             stored = entry.load_chunk(0)
@@ -231,6 +252,7 @@ def _encode(sae: SAE, x: torch.Tensor, batch_size: int) -> torch.Tensor:
 class AbsorptionEval:
     name: ClassVar[str] = "absorption"
     eval_type_id: ClassVar[str] = EVAL_TYPE_ID
+    version: ClassVar[int] = 1  # bump when a change alters the numbers
     config_class: ClassVar[type[EvalConfig]] = AbsorptionEvalConfig
     headline_metrics: ClassVar[tuple[HeadlineMetric, ...]] = (
         HeadlineMetric(
@@ -250,13 +272,10 @@ class AbsorptionEval:
         ),
     )
 
-    def default_config(self, context: EvalContext) -> AbsorptionEvalConfig:
-        config = AbsorptionEvalConfig(
-            model_name=context.model.name, llm_dtype=context.model.dtype_name
-        )
-        if context.model.device.type == "cpu":
-            config = config.model_copy(update=CPU_PRESET)
-        return config
+    presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
+
+    def default_config(self, context: EvalContext | ConfigContext) -> AbsorptionEvalConfig:
+        return preset_config(AbsorptionEvalConfig, PRESETS, context)
 
     def run(
         self, context: EvalContext, saes: list[LoadedSAE], config: AbsorptionEvalConfig

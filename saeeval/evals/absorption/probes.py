@@ -29,6 +29,7 @@ class LinearProbe:
         return x.float() @ self.weight.T + self.bias
 
 
+@torch.enable_grad()  # evals run without autograd; this probe is trained, so it turns it back on
 def train_letter_probe(
     x: torch.Tensor | Callable[[torch.Tensor], torch.Tensor],
     labels: torch.Tensor,

@@ -24,7 +24,14 @@ from typing import Any, ClassVar
 import torch
 from pydantic import Field, field_validator
 
-from saeeval.evals.base import EvalConfig, EvalContext, HeadlineMetric
+from saeeval.data.dataset_names import result_name, selection_name
+from saeeval.evals.base import (
+    ConfigContext,
+    EvalConfig,
+    EvalContext,
+    HeadlineMetric,
+    preset_config,
+)
 from saeeval.evals.envelope import build_result
 from saeeval.evals.probing.ablation import (
     ablated_pooled,
@@ -42,6 +49,8 @@ from saeeval.evals.probing.sae_statistics import sae_statistics_of_texts
 from saeeval.saes import LoadedSAE
 
 SCHEMA_N_VALUES = (2, 5, 10, 20, 50, 100, 500)  # the n's SAEBench's output schemas have fields for
+# Bump when the model-side probe code changes what it computes: cached probes are then retrained.
+MODEL_SIDE_VERSION = 1
 SCR_CLASSES = ["male / female", "professor / nurse", "male_professor / female_nurse"]
 
 
@@ -114,8 +123,11 @@ class ScrAndTppEvalConfig(EvalConfig):
         description="where the texts come from: 'offline' (built-in), 'hub', or a local folder",
     )
     size_preset: str = Field(
-        "saebench-default",
-        description="which size preset filled the sizes (recorded in every result)",
+        "none",
+        description=(
+            "the size preset behind these settings: saebench (SAEBench's published results), "
+            "offline (small CPU sizes) or none (this class's own defaults)"
+        ),
     )
 
     @field_validator("probe_test_batch_size")
@@ -124,32 +136,45 @@ class ScrAndTppEvalConfig(EvalConfig):
         return min(value, 500)  # SAEBench caps it at 500
 
 
-# Built-in datasets on a CPU: a twentieth of SAEBench's probe sets (TPP then reads the same
-# texts as sparse probing, so their activations are shared).
-OFFLINE_PRESET = {"size_preset": "offline-cpu", "train_set_size": 200, "test_set_size": 100}
+# SAEBench's runner used the config class's defaults; offline uses a twentieth of its probe sets
+# (TPP then reads the same texts as sparse probing, so their activations are shared).
+PRESETS: dict[str, dict[str, Any]] = {
+    "saebench": {},
+    "offline": {"train_set_size": 200, "test_set_size": 100},
+}
 
 
 class _ScrTppEval:
     name: ClassVar[str]
     eval_type_id: ClassVar[str]
+    version: ClassVar[int] = 1  # SCR and TPP share their code: bump when either's numbers change
     config_class: ClassVar[type[EvalConfig]] = ScrAndTppEvalConfig
     scr: ClassVar[bool]
 
-    def default_config(self, context: EvalContext) -> ScrAndTppEvalConfig:
-        config = ScrAndTppEvalConfig(
-            model_name=context.model.name,
-            llm_dtype=context.model.dtype_name,
+    presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
+
+    def default_config(self, context: EvalContext | ConfigContext) -> ScrAndTppEvalConfig:
+        return preset_config(
+            ScrAndTppEvalConfig,
+            PRESETS,
+            context,
             perform_scr=self.scr,
+            dataset_source="offline" if context.offline else "hub",
         )
-        if context.offline:
-            return config.model_copy(update=OFFLINE_PRESET)
-        return config.model_copy(update={"dataset_source": "hub"})
 
     def run(
         self, context: EvalContext, saes: list[LoadedSAE], config: ScrAndTppEvalConfig
     ) -> Iterator[tuple[LoadedSAE, dict[str, Any]]]:
         if config.perform_scr != self.scr:
             config = config.model_copy(update={"perform_scr": self.scr})
+        config = config.model_copy(
+            update={
+                "dataset_names": [selection_name(n) for n in config.dataset_names],
+                "column1_vals_lookup": {
+                    selection_name(k): v for k, v in config.column1_vals_lookup.items()
+                },
+            }
+        )
         groups: dict[str, list[LoadedSAE]] = defaultdict(list)
         for loaded in saes:
             groups[loaded.sae.hook_name].append(loaded)
@@ -185,7 +210,14 @@ class _ScrTppEval:
         )
         entry = context.cache.entry(
             f"{self.eval_type_id}-probes",
-            {"model": context.model.fingerprint, "hook": hook, "data": data.fingerprint, **recipe},
+            {
+                "model": context.model.fingerprint,
+                "hook": hook,
+                "data": data.fingerprint,
+                "context_length": config.context_length,
+                "code": MODEL_SIDE_VERSION,
+                **recipe,
+            },
         )
         keys = list(data.texts.train)
         if entry.complete:
@@ -284,15 +316,25 @@ class _ScrTppEval:
         keys = self._metric_keys()
         overall = average_over(per_run.values())
         metrics = {key: overall.get(key) for key in keys}
+        source = config.dataset_source
         details = []
         for name, run_metrics in per_run.items():
             suffix = "_results" if self.scr else "_tpp_results"
             details.append(
-                {"dataset_name": f"{name}{suffix}", **{k: run_metrics.get(k) for k in keys}}
+                {
+                    "dataset_name": f"{result_name(name, source)}{suffix}",
+                    **{k: run_metrics.get(k) for k in keys},
+                }
             )
+        written = config.model_dump(mode="json")
+        written["dataset_names"] = [result_name(n, source) for n in config.dataset_names]
+        written["column1_vals_lookup"] = {
+            result_name(k, source): v for k, v in written["column1_vals_lookup"].items()
+        }
+        unstructured = {result_name(k, source): v for k, v in unstructured.items()}
         return build_result(
             self.eval_type_id,
-            config.model_dump(mode="json"),
+            written,
             {f"{self.eval_type_id}_metrics": metrics},
             details,
             loaded,

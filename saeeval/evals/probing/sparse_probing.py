@@ -17,7 +17,14 @@ from typing import Any, ClassVar
 import torch
 from pydantic import Field
 
-from saeeval.evals.base import EvalConfig, EvalContext, HeadlineMetric
+from saeeval.data.dataset_names import result_name, selection_name
+from saeeval.evals.base import (
+    ConfigContext,
+    EvalConfig,
+    EvalContext,
+    HeadlineMetric,
+    preset_config,
+)
 from saeeval.evals.envelope import build_result
 from saeeval.evals.probing.datasets import ProbingData, load_probing_data
 from saeeval.evals.probing.probes import train_probes
@@ -28,6 +35,9 @@ EVAL_TYPE_ID = "sparse_probing"
 SCHEMA_K_VALUES = (1, 2, 5, 10, 20, 50, 100)  # the k's SAEBench's output schema has fields for
 # SAEBench's torch probe on all channels: mini-batches of 250, 100 epochs, lr 1e-2, patience 10.
 FULL_PROBE = {"batch_size": 250, "epochs": 100, "lr": 1e-2, "patience": 10}
+
+# Bump when the model-side probe code changes what it computes: cached results are then recomputed.
+MODEL_SIDE_VERSION = 1
 
 SAEBENCH_DATASETS = [
     "LabHC/bias_in_bios_class_set1",
@@ -78,17 +88,19 @@ class SparseProbingEvalConfig(EvalConfig):
         description="where the texts come from: 'offline' (built-in), 'hub', or a local folder",
     )
     size_preset: str = Field(
-        "saebench-default",
-        description="which size preset filled the sizes (recorded in every result)",
+        "none",
+        description=(
+            "the size preset behind these settings: saebench (SAEBench's published results), "
+            "offline (small CPU sizes) or none (this class's own defaults)"
+        ),
     )
 
 
-# Built-in datasets on a CPU: a twentieth of SAEBench's probe sets keeps the eval to minutes
+# SAEBench's runner used the config class's defaults; offline probes a twentieth of its set sizes
 # (model activations for ~5k short texts dominate; each further SAE costs seconds).
-OFFLINE_PRESET = {
-    "size_preset": "offline-cpu",
-    "probe_train_set_size": 200,
-    "probe_test_set_size": 100,
+PRESETS: dict[str, dict[str, Any]] = {
+    "saebench": {},
+    "offline": {"probe_train_set_size": 200, "probe_test_set_size": 100},
 }
 
 
@@ -99,6 +111,7 @@ def _mean(values) -> float:
 class SparseProbingEval:
     name: ClassVar[str] = "sparse_probing"
     eval_type_id: ClassVar[str] = EVAL_TYPE_ID
+    version: ClassVar[int] = 1  # bump when a change alters the numbers
     config_class: ClassVar[type[EvalConfig]] = SparseProbingEvalConfig
     headline_metrics: ClassVar[tuple[HeadlineMetric, ...]] = (
         HeadlineMetric("llm_test_accuracy", "LLM accuracy", ("llm", "llm_test_accuracy"), True),
@@ -108,19 +121,23 @@ class SparseProbingEval:
         HeadlineMetric("sae_top_5", "SAE top-5", ("sae", "sae_top_5_test_accuracy"), True),
     )
 
-    def default_config(self, context: EvalContext) -> SparseProbingEvalConfig:
-        config = SparseProbingEvalConfig(
-            model_name=context.model.name,
-            llm_dtype=context.model.dtype_name,
+    presets: ClassVar[dict[str, dict[str, Any]]] = PRESETS
+
+    def default_config(self, context: EvalContext | ConfigContext) -> SparseProbingEvalConfig:
+        return preset_config(
+            SparseProbingEvalConfig,
+            PRESETS,
+            context,
             llm_batch_size=32,
+            dataset_source="offline" if context.offline else "hub",
         )
-        if context.offline:
-            return config.model_copy(update=OFFLINE_PRESET)
-        return config.model_copy(update={"dataset_source": "hub"})
 
     def run(
         self, context: EvalContext, saes: list[LoadedSAE], config: SparseProbingEvalConfig
     ) -> Iterator[tuple[LoadedSAE, dict[str, Any]]]:
+        config = config.model_copy(
+            update={"dataset_names": [selection_name(n) for n in config.dataset_names]}
+        )
         groups: dict[str, list[LoadedSAE]] = defaultdict(list)
         for loaded in saes:
             groups[loaded.sae.hook_name].append(loaded)
@@ -147,9 +164,11 @@ class SparseProbingEval:
                 "model": context.model.fingerprint,
                 "hook": hook,
                 "data": data.fingerprint,
+                "context_length": config.context_length,
                 "k_values": config.k_values,
                 "seed": config.random_seed,
                 "recipe": FULL_PROBE,
+                "code": MODEL_SIDE_VERSION,
             },
         )
         if entry.complete:
@@ -191,17 +210,22 @@ class SparseProbingEval:
                 out[f"{side}_{key}"] = _mean(values) if values else None
             return out
 
+        source = config.dataset_source
         details = []
         for name, mean in means.items():
-            row: dict[str, Any] = {"dataset_name": f"{name}_results"}
+            row: dict[str, Any] = {"dataset_name": f"{result_name(name, source)}_results"}
             for side in ("llm", "sae"):
                 for key in keys:
                     row[f"{side}_{key}"] = mean.get(f"{side}_{key}")
             details.append(row)
-        unstructured = {f"{name}_results": results for name, results in per_dataset.items()}
+        unstructured = {
+            f"{result_name(name, source)}_results": results for name, results in per_dataset.items()
+        }
+        written = config.model_dump()
+        written["dataset_names"] = [result_name(n, source) for n in config.dataset_names]
         return build_result(
             EVAL_TYPE_ID,
-            config.model_dump(),
+            written,
             {"llm": averaged("llm"), "sae": averaged("sae")},
             details,
             loaded,
