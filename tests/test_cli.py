@@ -42,6 +42,7 @@ def test_evals_lists_every_eval_with_its_saebench_id():
         "scr": "scr",
         "sparse_probing": "sparse_probing",
         "tpp": "tpp",
+        "unlearning": "unlearning",
     }
 
 
