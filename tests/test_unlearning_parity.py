@@ -354,3 +354,42 @@ def test_cloze_scores_continue_the_prompt_as_whole_sequences_would(tmp_path):
                 log_probs = logits[0, len(item.prompt) - 1 : -1].log_softmax(dim=-1)
                 expected = log_probs.gather(1, torch.tensor(option)[:, None]).mean().item()
                 assert score == pytest.approx(expected, abs=2e-5)
+
+
+@pytest.mark.parametrize("mode", ["letter", "cloze"])
+def test_a_clamped_run_continues_the_clean_prefix_exactly(tmp_path, mode):
+    """The sweep runs the prompt before the first position a clamp changes once, clean, and
+    continues its cache: the scores are those of clamping the whole sequence."""
+    tiny = tiny_model("llama")
+    model = ModelAdapter(tiny.model, letter_tokenizer(), name="tiny-llama-it")
+    folder = saved(random_sae("topk", 64, 128, HOOK, model_name="tiny-llama", k=8), tmp_path / "s")
+    sae = load_sae(folder).sae
+    rows = [
+        {"question": f"Is {w} the word?", "choices": ["on", "off", "up", "dn"], "answer": 1}
+        for w in ("cat", "dog", "owl", "emu")
+    ]
+    questions = question_set_from_rows("wmdp-bio", "biology", rows, "test")
+    scorer = Scorer(model, mode)
+    items = scorer.items(questions, range(4), scorer.orderings[:1])
+    features, multiplier = [int(f) for f in torch.randperm(128)[:6]], 100.0
+    starts = []
+    for item in items:
+        prompt = torch.tensor([item.prompt])
+        fired = (sae.encode(model.activations(prompt, [HOOK])[HOOK])[0, :, features] > 0).any(-1)
+        fired[0] = False  # BOS is never clamped
+        starts.append(int(fired.int().argmax()) if fired.any() else len(item.prompt) - 1)
+
+    def row_hook(batch_rows, starts_at_bos):
+        selected = torch.zeros(len(batch_rows), 128, dtype=torch.bool)
+        selected[:, features] = True
+        multipliers = torch.full((len(batch_rows),), multiplier)
+        return lambda resid: clamp_latents(
+            resid, sae, selected, multipliers, first_is_bos=starts_at_bos
+        )
+
+    shared = choice_scores(model, scorer, items, 3, hook=HOOK, row_hook=row_hook, starts=starts)
+    whole = choice_scores(model, scorer, items, 3, hook=HOOK, row_hook=row_hook)
+    clean = choice_scores(model, scorer, items, 3)
+    assert min(starts) > 1  # some prompt is shared before the clamp acts
+    np.testing.assert_allclose(shared, whole, rtol=1e-4, atol=1e-6)
+    assert np.abs(whole - clean).max() > 1e-4

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from saeeval.cache_dir import cache_root
 from saeeval.data.builtin_unlearning import (
     BUILTIN_BANKS,
     BUILTIN_FORGET_SET,
@@ -28,7 +29,6 @@ from saeeval.data.builtin_unlearning import (
     builtin_retain_texts,
     builtin_subject,
 )
-from saeeval.cache_dir import cache_root
 from saeeval.errors import SaeevalError, one_line
 from saeeval.hashing import file_sha256
 

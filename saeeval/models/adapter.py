@@ -252,6 +252,13 @@ def repeat_cache(past: Any, repeats: int) -> Any:
     return past
 
 
+def select_cache(past: Any, rows: torch.Tensor) -> Any:
+    """A key/value cache whose batch rows are the cache's rows `rows` (repeats allowed), in
+    place: one cached prompt continued by several rows."""
+    past.batch_select_indices(rows)
+    return past
+
+
 def per_token_ce_loss(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
     """Next-token cross-entropy at every position but the last: shape [batch, ctx - 1]."""
     log_probs = torch.log_softmax(logits[:, :-1].float(), dim=-1)

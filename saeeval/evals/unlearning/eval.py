@@ -90,7 +90,14 @@ class _Selection:
     retain_frequency: np.ndarray
     top: dict[float, np.ndarray]  # threshold -> ranked latents
     candidates: np.ndarray  # sorted latent ids used by some setting
-    fires: dict[str, torch.Tensor] = field(default_factory=dict)  # set -> [known, candidates]
+    # Where each candidate fires in the clean pass, per set: at each prompt position
+    # [known, positions, candidates], and anywhere in a cloze choice [known, candidates].
+    prompt_fires: dict[str, torch.Tensor] = field(default_factory=dict)
+    choice_fires: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def fires(self, name: str) -> torch.Tensor:
+        """[known, candidates]: where each candidate fires anywhere that can move a score."""
+        return self.prompt_fires[name].any(dim=1) | self.choice_fires[name]
 
 
 @dataclass(frozen=True)
@@ -272,9 +279,14 @@ class UnlearningEval:
             by_hook[selection.loaded.sae.hook_name].append(selection)
         for name, qset in sets.items():
             qset.items = scorer.items(qset.data, qset.known, [ALL_PERMUTATIONS[0]])
+            width = max((len(item.prompt) for item in qset.items), default=0)
             for selection in selections:
-                selection.fires[name] = torch.zeros(
-                    len(qset.items), len(selection.candidates), dtype=torch.bool
+                n_candidates = len(selection.candidates)
+                selection.prompt_fires[name] = torch.zeros(
+                    len(qset.items), width, n_candidates, dtype=torch.bool
+                )
+                selection.choice_fires[name] = torch.zeros(
+                    len(qset.items), n_candidates, dtype=torch.bool
                 )
 
             def observe(hook: str, seen: Observed, name=name) -> None:
@@ -283,10 +295,14 @@ class UnlearningEval:
                     latents = sae.encode(seen.acts.to(sae.device))
                     ids = torch.as_tensor(selection.candidates, device=latents.device)
                     fired = (latents[:, :, ids] > 0) & seen.feeds.to(latents.device)[:, :, None]
-                    # A question's rows repeat (one per choice in cloze scoring): OR them.
-                    hits = torch.zeros(selection.fires[name].shape, dtype=torch.int32)
-                    hits.index_add_(0, seen.rows, fired.any(dim=1).cpu().to(torch.int32))
-                    selection.fires[name] |= hits > 0
+                    fired = fired.cpu()
+                    if seen.part == "prompt":  # a clean pass runs each prompt whole, once
+                        selection.prompt_fires[name][seen.rows, : fired.shape[1]] = fired
+                        continue
+                    # A question's choices are rows of their own: OR them.
+                    hits = torch.zeros(selection.choice_fires[name].shape, dtype=torch.int32)
+                    hits.index_add_(0, seen.rows, fired.any(dim=1).to(torch.int32))
+                    selection.choice_fires[name] |= hits > 0
 
             predictions = predict(
                 context.model,
@@ -328,12 +344,21 @@ class UnlearningEval:
         correct: dict[str, list[np.ndarray]] = {}
         affected: dict[str, list[int]] = {}
         for name, qset in sets.items():
-            fires = selection.fires[name]
+            prompt_fires = selection.prompt_fires[name]
+            choice_fires = selection.choice_fires[name]
+            lengths = torch.tensor([len(item.prompt) for item in qset.items], dtype=torch.long)
             jobs: list[tuple[int, int]] = []  # (clamp, question)
+            starts: list[int] = []  # the first prompt position the clamp changes
             for index, clamp in enumerate(clamps):
                 cols = [column[f] for f in clamp.features]
-                hit = torch.nonzero(fires[:, cols].any(dim=1)).flatten().tolist()
-                jobs += [(index, q) for q in hit]
+                at = prompt_fires[:, :, cols].any(dim=2)  # [questions, positions]
+                first = at.to(torch.int32).argmax(dim=1)
+                # Firing only in a cloze choice leaves the whole prompt as it was.
+                first = torch.where(at.any(dim=1), first, lengths)
+                hit = at.any(dim=1) | choice_fires[:, cols].any(dim=1)
+                for q in torch.nonzero(hit).flatten().tolist():
+                    jobs.append((index, q))
+                    starts.append(int(first[q]))
             items = [qset.items[q] for _, q in jobs]
             job_clamps = torch.tensor([c for c, _ in jobs], dtype=torch.long)
 
@@ -354,6 +379,7 @@ class UnlearningEval:
                 2 * config.llm_batch_size,
                 hook=sae.hook_name,
                 row_hook=row_hook,
+                starts=starts,
                 progress=context.progress,
                 description=f"unlearning: {len(clamps)} clamps of {loaded.sae_id} on {name}",
             )
@@ -560,7 +586,7 @@ def _note_sweep(
     forget = config.forget_set
     baseline = float(sets[forget].clean_correct.mean())
     if not effective:
-        fired = int(selection.fires[forget].any(dim=1).sum())
+        fired = int(selection.fires(forget).any(dim=1).sum())
         n = len(sets[forget].items)
         cause = (
             "the selected latents never fire on the question prompts"

@@ -29,7 +29,7 @@ import torch
 from saeeval.data.unlearning import QuestionSet
 from saeeval.errors import SaeevalError
 from saeeval.models import ModelAdapter
-from saeeval.models.adapter import repeat_cache
+from saeeval.models.adapter import repeat_cache, select_cache
 
 # The first line of every prompt, with SAEBench's wording.
 PRE_QUESTION = "The following are multiple choice questions (with answers) about {subject}.\n"
@@ -181,8 +181,8 @@ class Scorer:
 
 # -- running items ----------------------------------------------------------------------------
 
-# A hook function for a batch: given the rows' indices into the items being run, and whether the
-# call starts at each sequence's BOS, the function to run on the activation at the hook.
+# A hook function for a batch: given the batch rows' indices into the items (or jobs) being run,
+# and whether the call starts at each sequence's BOS, the function to run at the hook.
 RowHook = Callable[[torch.Tensor, bool], Callable[[torch.Tensor], torch.Tensor | None]]
 
 
@@ -193,6 +193,7 @@ class Observed:
     rows: torch.Tensor  # item index of each batch row
     acts: torch.Tensor  # [rows, positions, d]
     feeds: torch.Tensor  # [rows, positions] bool: positions whose change can move a score
+    part: str  # "prompt" (positions from 0) or "choices" (a cloze choice's positions)
 
 
 def _right_padded(sequences: Sequence[Sequence[int]], pad: int) -> torch.Tensor:
@@ -216,63 +217,61 @@ def choice_scores(
     batch_size: int,
     hook: str | None = None,
     row_hook: RowHook | None = None,
+    starts: Sequence[int] | None = None,
     observe: Callable[[str, Observed], None] | None = None,
     observe_hooks: Sequence[str] = (),
     progress=None,
     description: str = "",
 ) -> np.ndarray:
     """[items, 4] scores of the choices (letter: next-token probabilities, cloze: mean token
-    log-probabilities), with `row_hook` building the hook function for each batch (the sweep's
-    clamps) and `observe` shown the activations at `observe_hooks`."""
+    log-probabilities), with `row_hook` building the hook function of each batch (the sweep's
+    clamps) and `observe` shown the clean activations at `observe_hooks`.
+
+    `starts[i]` (>= 1) says where item i's intervention can first change anything: the prompt
+    before it is run clean, once for every item in a batch that shares it, and its cache
+    continued (a start of len(prompt): only the cloze choices change). Items may repeat."""
     scores = np.zeros((len(items), 4), dtype=np.float64)
     if not items:
         return scores
-    if scorer.mode == "letter":
-        batches = _batches_by_length(items, batch_size, exact=False)
-        run = _run_letter_batch
-    else:
-        batches = _batches_by_length(items, batch_size, exact=True)
-        run = _run_cloze_batch
+    starts = [0] * len(items) if starts is None else list(starts)
+    cloze = scorer.mode == "cloze"
+    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for index, (item, start) in enumerate(zip(items, starts, strict=True)):
+        # Cloze batches share a prompt length (their choices continue one cache); letter
+        # batches are right-padded, sorted by length.
+        groups[(len(item.prompt) if cloze else 0, start)].append(index)
     task = progress.add_task(description, total=len(items)) if progress and description else None
-    for rows in batches:
-        rows_t = torch.tensor(rows)
-        scores[rows] = run(
-            model, scorer, [items[r] for r in rows], rows_t, hook, row_hook, observe, observe_hooks
-        )
-        if task is not None:
-            progress.advance(task, len(rows))
+    for key in sorted(groups):
+        members = groups[key]
+        if not cloze:
+            members = sorted(members, key=lambda i: len(items[i].prompt))
+        for s in range(0, len(members), batch_size):
+            rows = members[s : s + batch_size]
+            scores[rows] = _run_batch(
+                model,
+                scorer,
+                [items[r] for r in rows],
+                key[1],
+                torch.tensor(rows),
+                hook,
+                row_hook,
+                observe,
+                observe_hooks,
+            )
+            if task is not None:
+                progress.advance(task, len(rows))
     if task is not None:
         progress.remove_task(task)
     return scores
 
 
-def _batches_by_length(items: Sequence[Item], batch_size: int, exact: bool) -> list[list[int]]:
-    """Item indices in batches of similar (cloze: equal) prompt length."""
-    if exact:
-        by_length: dict[int, list[int]] = defaultdict(list)
-        for index, item in enumerate(items):
-            by_length[len(item.prompt)].append(index)
-        groups = [by_length[length] for length in sorted(by_length)]
-    else:
-        groups = [sorted(range(len(items)), key=lambda i: len(items[i].prompt))]
-    return [g[s : s + batch_size] for g in groups for s in range(0, len(g), batch_size)]
-
-
-def _hooks(
-    hook: str | None,
-    row_hook: RowHook | None,
-    rows: torch.Tensor,
-    starts_at_bos: bool,
-    observe,
-    observe_hooks: Sequence[str],
-    feeds: torch.Tensor,
-) -> dict[str, Callable]:
+def _hooks(hook, row_hook, rows, starts_at_bos, observe, observe_hooks, feeds, part):
     hooks: dict[str, Callable] = {}
     if observe is not None:
         for name in observe_hooks:
 
             def look(tensor, name=name):
-                observe(name, Observed(rows, tensor.detach(), feeds))
+                observe(name, Observed(rows, tensor.detach(), feeds, part))
                 return None
 
             hooks[name] = look
@@ -282,47 +281,52 @@ def _hooks(
     return hooks
 
 
-def _run_letter_batch(model, scorer, items, rows, hook, row_hook, observe, observe_hooks):
-    pad = model.tokenizer.pad_token_id or 0
-    tokens = _right_padded([item.prompt for item in items], pad)
-    lengths = torch.tensor([len(item.prompt) for item in items])
-    positions = torch.arange(tokens.shape[1])
-    # Every real position but the first (BOS) can change the last position's logits.
-    feeds = (positions[None, :] < lengths[:, None]) & (positions[None, :] > 0)
-    hooks = _hooks(hook, row_hook, rows, True, observe, observe_hooks, feeds)
-    hidden, _ = model.final_hidden(tokens, hooks)
-    last = hidden[torch.arange(len(items)), lengths.to(hidden.device) - 1]
-    probs = model.logits_from_final_hidden(last).softmax(dim=-1)
-    answer_tokens = scorer.answer_tokens.to(probs.device)
-    # [batch, variants, 4] -> the more probable spelling of each letter
-    per_letter = probs[:, answer_tokens].max(dim=1).values
-    return per_letter.double().cpu().numpy()
-
-
-def _run_cloze_batch(model, scorer, items, rows, hook, row_hook, observe, observe_hooks):
+def _run_batch(model, scorer, items, start, rows, hook, row_hook, observe, observe_hooks):
+    """Scores of one batch whose items are changed from prompt position `start` on."""
     n = len(items)
-    prompts = torch.tensor([item.prompt for item in items], dtype=torch.long)
+    cloze = scorer.mode == "cloze"
+    pad = model.tokenizer.pad_token_id or 0
+    past = None
+    if start > 0:
+        # The clean prefix, once per distinct prefix, its cache then fanned out to the rows.
+        prefixes = list(dict.fromkeys(item.prompt[:start] for item in items))
+        where = {prefix: i for i, prefix in enumerate(prefixes)}
+        hidden, past = model.final_hidden(torch.tensor(prefixes), use_cache=True)
+        fan = torch.tensor([where[item.prompt[:start]] for item in items])
+        select_cache(past, fan.to(hidden.device))
+        last = hidden[fan.to(hidden.device), -1]
+    suffixes = [item.prompt[start:] for item in items]
+    lengths = torch.tensor([len(x) for x in suffixes])
+    if int(lengths.max()) > 0:
+        tokens = _right_padded(suffixes, pad)
+        positions = start + torch.arange(tokens.shape[1])
+        # Every real position but the sequence's first (BOS) can move the scored logits.
+        feeds = (positions[None, :] < start + lengths[:, None]) & (positions[None, :] > 0)
+        hooks = _hooks(hook, row_hook, rows, start == 0, observe, observe_hooks, feeds, "prompt")
+        reuse = cloze or past is not None
+        hidden, past = model.final_hidden(tokens, hooks, past_key_values=past, use_cache=reuse)
+        last = hidden[torch.arange(n), lengths.to(hidden.device) - 1]
+    if not cloze:
+        probs = model.logits_from_final_hidden(last).softmax(dim=-1)
+        answer_tokens = scorer.answer_tokens.to(probs.device)
+        # [batch, variants, 4] -> the more probable spelling of each letter
+        return probs[:, answer_tokens].max(dim=1).values.double().cpu().numpy()
+
+    first = model.logits_from_final_hidden(last).log_softmax(dim=-1)
     n_options = len(items[0].options)
-    feeds = torch.ones(prompts.shape, dtype=torch.bool)
-    feeds[:, 0] = False
-    hooks = _hooks(hook, row_hook, rows, True, observe, observe_hooks, feeds)
-    hidden, past = model.final_hidden(prompts, hooks, use_cache=True)
-    first = model.logits_from_final_hidden(hidden[:, -1]).log_softmax(dim=-1)
     options = [option for item in items for option in item.options]  # row i*4 + j
     totals = torch.tensor(
         [first[i // n_options, o[0]].item() for i, o in enumerate(options)], dtype=torch.float64
     )
-    longest = max(len(o) for o in options)
-    if longest > 1:
+    if max(len(o) for o in options) > 1:
         # Each choice continues its prompt's cache; its tokens but the last are run, and the
         # hidden state at each predicts the next token of the choice.
         repeat_cache(past, n_options)
-        pad = model.tokenizer.pad_token_id or 0
         continuation = _right_padded([o[:-1] if len(o) > 1 else o[:1] for o in options], pad)
         lengths = torch.tensor([len(o) - 1 for o in options])
-        feeds2 = torch.arange(continuation.shape[1])[None, :] < lengths[:, None]
+        feeds = torch.arange(continuation.shape[1])[None, :] < lengths[:, None]
         rows2 = rows.repeat_interleave(n_options)
-        hooks = _hooks(hook, row_hook, rows2, False, observe, observe_hooks, feeds2)
+        hooks = _hooks(hook, row_hook, rows2, False, observe, observe_hooks, feeds, "choices")
         hidden2, _ = model.final_hidden(continuation, hooks, past_key_values=past)
         for i, option in enumerate(options):
             if len(option) > 1:
