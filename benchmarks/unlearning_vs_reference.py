@@ -96,7 +96,9 @@ def main() -> None:
     def ours(n: int) -> tuple[float, dict]:
         context = EvalContext(model=model, cache=ActivationCache(work / f"cache-{n}-{time.time()}"))
         start = time.perf_counter()
-        results = {s.sae_id: r for s, r in eval_.run(context, [load_sae(f) for f in folders[:n]], config)}
+        results = {
+            s.sae_id: r for s, r in eval_.run(context, [load_sae(f) for f in folders[:n]], config)
+        }
         return time.perf_counter() - start, results
 
     ours_one, _ = ours(1)
@@ -139,7 +141,10 @@ def main() -> None:
             twin, p, batch_size=batch, n_batches=-(-len(p) // batch), verbose=False
         )
 
+    reference_runs = []  # question runs of the reference per SAE
+
     def reference(n: int) -> float:
+        reference_runs.clear()
         start = time.perf_counter()
         twin.reset_hooks()
         for name in prompts:  # the baseline, once (SAEBench caches it in a file)
@@ -152,6 +157,7 @@ def main() -> None:
                 ).numpy()
                 for t in (forget, retain)
             ]
+            runs = 0
             for threshold in config.retain_thresholds:
                 top = get_top_features(freq[0], freq[1], retain_threshold=threshold)
                 done = set()
@@ -170,7 +176,9 @@ def main() -> None:
                         )
                         for name in prompts:
                             mcq(name)
+                            runs += len(prompts[name])
                         twin.reset_hooks()
+            reference_runs.append(runs)
         return time.perf_counter() - start
 
     with torch.no_grad():
@@ -191,9 +199,12 @@ def main() -> None:
             * len(config.multipliers),
             "frequency_contexts": [config.dataset_size, config.seq_len],
             "question_runs_per_sae_ours": run_questions,
-            "question_runs_per_sae_reference": 16 * sum(len(p) for p in prompts.values()),
+            "question_runs_per_sae_reference": reference_runs,
             "ours_s": {"one_sae": round(ours_one, 1), "all_saes": round(ours_all, 1)},
-            "reference_s": {"one_sae": round(reference_one, 1), "all_saes": round(reference_all, 1)},
+            "reference_s": {
+                "one_sae": round(reference_one, 1),
+                "all_saes": round(reference_all, 1),
+            },
             "reference_over_ours": {
                 "one_sae": round(reference_one / ours_one, 2),
                 "all_saes": round(reference_all / ours_all, 2),

@@ -173,7 +173,7 @@ def test_killed_run_keeps_finished_results(tmp_path, embedded_model):
         "--set",
         "core.n_eval_sparsity_variance_batches=2",
         "--set",
-        "core.n_eval_reconstruction_batches=4",
+        "core.n_eval_reconstruction_batches=2",
     ]
     for sae in saes:
         args += ["--sae", str(sae)]
