@@ -35,7 +35,8 @@ def test_converted_copy_is_cached_and_fingerprinted_by_the_gguf(embedded_model):
     assert (folder / "model.safetensors").stat().st_size > 500e6  # float32 weights
     record = json.loads((folder / "saeeval_source.json").read_text())
     digest = hashlib.sha256(gguf_path().read_bytes()).hexdigest()
-    assert record["fingerprint"] == embedded_model.fingerprint == f"gguf-sha256:{digest}"
+    assert record["fingerprint"] == f"gguf-sha256:{digest}"
+    assert embedded_model.fingerprint == f"gguf-sha256:{digest}@{embedded_model.dtype_name}"
     started = time.perf_counter()
     again = load_model("smollm2-135m", "cpu")
     assert time.perf_counter() - started < 15  # no reconversion (which takes ~30 s)

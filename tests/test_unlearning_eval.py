@@ -163,7 +163,7 @@ def test_an_sae_that_changes_nothing_is_flagged_not_silently_zero(tmp_path, isol
     assert any("warning: dense (unlearning)" in m for m in messages)
 
 
-def test_rows_that_all_break_the_retain_condition_are_flagged():
+def test_a_zero_score_from_settings_that_changed_answers_says_why():
     notes: list[str] = []
     context = SimpleNamespace(note=lambda loaded, message: notes.append(message))
     known = {"f": np.ones(120, dtype=bool), "r": np.ones(150, dtype=bool)}
@@ -179,8 +179,11 @@ def test_rows_that_all_break_the_retain_condition_are_flagged():
     assert "at best 0.950" in notes[0]
     notes.clear()
     rows.append({**row, "forget_accuracy": 0.9, "retain_accuracy": 1.0, "qualifies": True})
-    _note_sweep(context, None, rows, selection, sets, config)
+    rest = (selection, sets, config)
+    _note_sweep(context, None, rows, *rest)
     assert notes == []  # a qualifying row that unlearned something: a real score
+    _note_sweep(context, None, [{**row, "forget_accuracy": 1.0, "retain_accuracy": 0.9}], *rest)
+    assert len(notes) == 1 and "on the retain sets only" in notes[0]
 
 
 def test_hub_path_reads_local_copies_with_letter_scoring(tmp_path, isolated_cache):

@@ -174,6 +174,46 @@ class ModelAdapter:
         return captured
 
     @torch.no_grad()
+    def activations_continued(
+        self, tokens: torch.Tensor, hook_names: list[str], past: Any = None
+    ) -> tuple[dict[str, torch.Tensor], Any]:
+        """As `activations` (the pass stops after the deepest hook), keeping a key/value cache:
+        `past` (None: a new one) is continued and comes back filled for the layers that ran,
+        so a later call on the same rows continues these tokens (and `repeat_cache` fans a
+        prompt out to several continuations) without running the layers past the hook."""
+        from transformers import DynamicCache
+
+        hooks = [self.hook_point(h) for h in hook_names]
+        last = max(hooks, key=lambda h: (h.layer, _ORDER_IN_BLOCK[h.kind]))
+        captured: dict[str, torch.Tensor] = {}
+        past = DynamicCache(config=self.model.config) if past is None else past
+
+        def capture(name: str, stop: bool):
+            def fn(tensor: torch.Tensor):
+                captured[name] = tensor.detach()
+                if stop:
+                    raise _StopForward
+                return None
+
+            return fn
+
+        base = self.model.base_model
+        name = "cache" if "cache" in inspect.signature(base.forward).parameters else None
+        with ExitStack() as stack:
+            for hook in hooks:
+                fn = self._transformed(hook.name, capture(hook.name, hook is last))
+                stack.enter_context(attach(self.model, self.model_type, hook, fn))
+            try:
+                base(
+                    input_ids=tokens.to(self.device),
+                    use_cache=True,
+                    **{name or "past_key_values": past},
+                )
+            except _StopForward:
+                pass
+        return captured, past
+
+    @torch.no_grad()
     def logits(
         self,
         tokens: torch.Tensor,

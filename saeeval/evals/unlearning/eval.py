@@ -8,11 +8,13 @@ answers multiple-choice questions on the forget topic and on other subjects. Onl
 unmodified model answers correctly count. The score is 1 - (lowest forget accuracy over the
 settings whose pooled retain accuracy stays at 0.99 or more).
 
-Shared work: which questions the model knows is computed once per model and cached; the forget
-and retain activations at each hook come from the activation cache; one clean pass over the
-known questions serves every SAE in the run (it records which latents fire on which question);
-and an SAE's settings run together in one batched pass per question set, each question only
-under the settings whose latents fire on it (elsewhere the clamp changes nothing).
+Shared work: which questions the model knows is computed once per model and cached (on them
+the unmodified model is right by construction: that is the baseline); the forget and retain
+activations at each hook come from the activation cache; one pass up to the hooks over the known
+questions serves every SAE in the run (it records where each SAE's candidate latents fire); and
+an SAE's settings run together in one batched pass per question set, each question only under
+the settings whose latents fire on it (elsewhere the clamp changes nothing), and only from the
+first position they fire at (the clean prompt before it is shared).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from saeeval.evals.unlearning.scoring import (
     Observed,
     Scorer,
     known_by_permutation,
+    observe_activations,
     predict,
 )
 from saeeval.evals.unlearning.selection import (
@@ -90,7 +93,7 @@ class _Selection:
     retain_frequency: np.ndarray
     top: dict[float, np.ndarray]  # threshold -> ranked latents
     candidates: np.ndarray  # sorted latent ids used by some setting
-    # Where each candidate fires in the clean pass, per set: at each prompt position
+    # Where each candidate fires on the clean model, per set: at each prompt position
     # [known, positions, candidates], and anywhere in a cloze choice [known, candidates].
     prompt_fires: dict[str, torch.Tensor] = field(default_factory=dict)
     choice_fires: dict[str, torch.Tensor] = field(default_factory=dict)
@@ -144,6 +147,9 @@ class UnlearningEval:
         model = context.model
         source = config.dataset_source
         scorer = Scorer(model, config.scoring)
+        # The texts first: a missing forget corpus should stop the run before any model pass.
+        forget_text = load_forget_corpus(source, config.forget_corpus)
+        retain_text = load_retain_corpus(source, config.retain_corpus)
         sets = {
             name: self._known(
                 context,
@@ -155,8 +161,6 @@ class UnlearningEval:
             )
             for name in config.dataset_names
         }
-        forget_text = load_forget_corpus(source, config.forget_corpus)
-        retain_text = load_retain_corpus(source, config.retain_corpus)
         config = config.model_copy(
             update={"data_fingerprint": _data_fingerprint(sets, forget_text, retain_text)}
         )
@@ -208,9 +212,11 @@ class UnlearningEval:
                 if _note_selection(context, selection, config):
                     selections.append(selection)
 
-        # One clean pass over the known questions: the baseline answers, and where each SAE's
-        # candidate latents fire.
-        self._clean_pass(context, scorer, sets, selections, config)
+        if not selections:
+            return
+        # One pass up to the hooks over the known questions: where each SAE's candidate latents
+        # fire (the unmodified model answers them all correctly: they are the known ones).
+        self._where_latents_fire(context, scorer, sets, selections, config)
         for selection in selections:
             yield selection.loaded, self._sweep(context, scorer, sets, selection, config, tokens)
 
@@ -264,9 +270,9 @@ class UnlearningEval:
         )
         return _Set(qset, known, accuracy)
 
-    # -- the clean pass ---------------------------------------------------------------------------
+    # -- where latents fire on the known questions ------------------------------------------------
 
-    def _clean_pass(
+    def _where_latents_fire(
         self,
         context: EvalContext,
         scorer: Scorer,
@@ -296,7 +302,7 @@ class UnlearningEval:
                     ids = torch.as_tensor(selection.candidates, device=latents.device)
                     fired = (latents[:, :, ids] > 0) & seen.feeds.to(latents.device)[:, :, None]
                     fired = fired.cpu()
-                    if seen.part == "prompt":  # a clean pass runs each prompt whole, once
+                    if seen.part == "prompt":  # each prompt is run whole, once
                         selection.prompt_fires[name][seen.rows, : fired.shape[1]] = fired
                         continue
                     # A question's choices are rows of their own: OR them.
@@ -304,17 +310,18 @@ class UnlearningEval:
                     hits.index_add_(0, seen.rows, fired.any(dim=1).to(torch.int32))
                     selection.choice_fires[name] |= hits > 0
 
-            predictions = predict(
+            observe_activations(
                 context.model,
                 scorer,
                 qset.items,
                 2 * config.llm_batch_size,
-                observe=observe if selections else None,
-                observe_hooks=list(by_hook),
+                list(by_hook),
+                observe,
                 progress=context.progress,
-                description=f"unlearning: clean pass over known {name} questions",
+                description=f"unlearning: where latents fire on known {name} questions",
             )
-            qset.clean_correct = predictions == np.array([item.answer for item in qset.items])
+            # Known questions are answered correctly in this ordering by construction.
+            qset.clean_correct = np.ones(len(qset.items), dtype=bool)
 
     # -- one SAE's sweep --------------------------------------------------------------------------
 
@@ -602,7 +609,13 @@ def _note_sweep(
         )
         return
     moved = [r for r in rows if r["forget_accuracy"] < baseline]
-    if moved and not any(r["qualifies"] for r in moved):
+    if not moved:
+        context.note(
+            loaded,
+            f"unlearning: clamping changed answers on the retain sets only, never on {forget}; "
+            f"the score of 0 means nothing was unlearned",
+        )
+    elif not any(r["qualifies"] for r in moved):
         best = max(r["retain_accuracy"] for r in moved)
         context.note(
             loaded,

@@ -13,7 +13,9 @@ Two ways to read an answer:
 
 Every question is run in batches whose rows may each carry their own intervention (the sweep's
 settings), through `ModelAdapter.final_hidden`, so only the scored positions are unembedded. In
-cloze scoring a prompt is run once and its key/value cache continued by its four choices.
+cloze scoring a prompt is run once and its key/value cache continued by its four choices; a
+clamped question is run from the first position its clamp can change, continuing the cache of
+the clean prompt before it (run once for all the rows of a batch that share it).
 """
 
 from __future__ import annotations
@@ -188,7 +190,7 @@ RowHook = Callable[[torch.Tensor, bool], Callable[[torch.Tensor], torch.Tensor |
 
 @dataclass
 class Observed:
-    """Activations seen at a hook during a clean pass, for one batch of rows."""
+    """Clean activations seen at a hook, for one batch of rows."""
 
     rows: torch.Tensor  # item index of each batch row
     acts: torch.Tensor  # [rows, positions, d]
@@ -218,14 +220,12 @@ def choice_scores(
     hook: str | None = None,
     row_hook: RowHook | None = None,
     starts: Sequence[int] | None = None,
-    observe: Callable[[str, Observed], None] | None = None,
-    observe_hooks: Sequence[str] = (),
     progress=None,
     description: str = "",
 ) -> np.ndarray:
     """[items, 4] scores of the choices (letter: next-token probabilities, cloze: mean token
     log-probabilities), with `row_hook` building the hook function of each batch (the sweep's
-    clamps) and `observe` shown the clean activations at `observe_hooks`.
+    clamps).
 
     `starts[i]` (>= 1) says where item i's intervention can first change anything: the prompt
     before it is run clean, once for every item in a batch that shares it, and its cache
@@ -255,8 +255,6 @@ def choice_scores(
                 torch.tensor(rows),
                 hook,
                 row_hook,
-                observe,
-                observe_hooks,
             )
             if task is not None:
                 progress.advance(task, len(rows))
@@ -265,23 +263,62 @@ def choice_scores(
     return scores
 
 
-def _hooks(hook, row_hook, rows, starts_at_bos, observe, observe_hooks, feeds, part):
-    hooks: dict[str, Callable] = {}
-    if observe is not None:
-        for name in observe_hooks:
+@torch.no_grad()
+def observe_activations(
+    model: ModelAdapter,
+    scorer: Scorer,
+    items: Sequence[Item],
+    batch_size: int,
+    hooks: Sequence[str],
+    observe: Callable[[str, Observed], None],
+    progress=None,
+    description: str = "",
+) -> None:
+    """Show `observe` the clean activations at `hooks` of every position that can move a
+    score: each prompt's (BOS left out) and, in cloze scoring, each choice's but the last. The
+    passes stop after the deepest hook; a choice continues its prompt's cache."""
+    cloze = scorer.mode == "cloze"
+    pad = model.tokenizer.pad_token_id or 0
+    order = sorted(range(len(items)), key=lambda i: len(items[i].prompt))
+    batches: list[list[int]] = []
+    for index in order:  # cloze batches share a prompt length, so their choices follow it
+        last = batches[-1] if batches else None
+        same = last is not None and len(items[last[0]].prompt) == len(items[index].prompt)
+        if last is None or len(last) == batch_size or (cloze and not same):
+            batches.append([index])
+        else:
+            last.append(index)
+    task = progress.add_task(description, total=len(items)) if progress and description else None
+    for rows in batches:
+        batch = [items[r] for r in rows]
+        tokens = _right_padded([item.prompt for item in batch], pad)
+        lengths = torch.tensor([len(item.prompt) for item in batch])
+        positions = torch.arange(tokens.shape[1])
+        feeds = (positions[None, :] < lengths[:, None]) & (positions[None, :] > 0)
+        seen, past = model.activations_continued(tokens, list(hooks))
+        for name in hooks:
+            observe(name, Observed(torch.tensor(rows), seen[name], feeds, "prompt"))
+        options = [option for item in batch for option in item.options]
+        if cloze and max(len(o) for o in options) > 1:
+            repeat_cache(past, len(batch[0].options))
+            continuation = _right_padded([o[:-1] if len(o) > 1 else o[:1] for o in options], pad)
+            lengths = torch.tensor([len(o) - 1 for o in options])
+            feeds = torch.arange(continuation.shape[1])[None, :] < lengths[:, None]
+            seen, _ = model.activations_continued(continuation, list(hooks), past)
+            rows2 = torch.tensor(rows).repeat_interleave(len(batch[0].options))
+            for name in hooks:
+                observe(name, Observed(rows2, seen[name], feeds, "choices"))
+        if task is not None:
+            progress.advance(task, len(rows))
+    if task is not None:
+        progress.remove_task(task)
 
-            def look(tensor, name=name):
-                observe(name, Observed(rows, tensor.detach(), feeds, part))
-                return None
 
-            hooks[name] = look
-    if row_hook is not None:
-        assert hook is not None and hook not in hooks
-        hooks[hook] = row_hook(rows, starts_at_bos)
-    return hooks
+def _hooks(hook, row_hook, rows, starts_at_bos) -> dict[str, Callable]:
+    return {} if row_hook is None else {hook: row_hook(rows, starts_at_bos)}
 
 
-def _run_batch(model, scorer, items, start, rows, hook, row_hook, observe, observe_hooks):
+def _run_batch(model, scorer, items, start, rows, hook, row_hook):
     """Scores of one batch whose items are changed from prompt position `start` on."""
     n = len(items)
     cloze = scorer.mode == "cloze"
@@ -299,10 +336,7 @@ def _run_batch(model, scorer, items, start, rows, hook, row_hook, observe, obser
     lengths = torch.tensor([len(x) for x in suffixes])
     if int(lengths.max()) > 0:
         tokens = _right_padded(suffixes, pad)
-        positions = start + torch.arange(tokens.shape[1])
-        # Every real position but the sequence's first (BOS) can move the scored logits.
-        feeds = (positions[None, :] < start + lengths[:, None]) & (positions[None, :] > 0)
-        hooks = _hooks(hook, row_hook, rows, start == 0, observe, observe_hooks, feeds, "prompt")
+        hooks = _hooks(hook, row_hook, rows, start == 0)
         reuse = cloze or past is not None
         hidden, past = model.final_hidden(tokens, hooks, past_key_values=past, use_cache=reuse)
         last = hidden[torch.arange(n), lengths.to(hidden.device) - 1]
@@ -323,10 +357,7 @@ def _run_batch(model, scorer, items, start, rows, hook, row_hook, observe, obser
         # hidden state at each predicts the next token of the choice.
         repeat_cache(past, n_options)
         continuation = _right_padded([o[:-1] if len(o) > 1 else o[:1] for o in options], pad)
-        lengths = torch.tensor([len(o) - 1 for o in options])
-        feeds = torch.arange(continuation.shape[1])[None, :] < lengths[:, None]
-        rows2 = rows.repeat_interleave(n_options)
-        hooks = _hooks(hook, row_hook, rows2, False, observe, observe_hooks, feeds, "choices")
+        hooks = _hooks(hook, row_hook, rows.repeat_interleave(n_options), False)
         hidden2, _ = model.final_hidden(continuation, hooks, past_key_values=past)
         for i, option in enumerate(options):
             if len(option) > 1:
