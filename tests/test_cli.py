@@ -91,6 +91,7 @@ def test_errors_reach_a_real_process_as_one_line_and_exit_2(tmp_path):
         [sys.executable, "-m", "saeeval.cli", "run", "--sae", str(tmp_path / "nope")],
         capture_output=True,
         text=True,
+        cwd=tmp_path,  # `-m` puts the working folder first: not the checkout, the installed saeeval
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "does not exist" in proc.stderr
@@ -177,8 +178,10 @@ def test_killed_run_keeps_finished_results(tmp_path, embedded_model):
     ]
     for sae in saes:
         args += ["--sae", str(sae)]
+    # Run outside the checkout: `-m` puts the working folder first on sys.path, and the checkout's
+    # saeeval folder lacks saeeval.trainers and saeeval.reports, which only the install maps in.
     proc = subprocess.Popen(
-        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ}
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ}, cwd=tmp_path
     )
 
     def first_is_filed() -> bool:
@@ -198,7 +201,7 @@ def test_killed_run_keeps_finished_results(tmp_path, embedded_model):
         jsonschema.validate(json.loads(path.read_text()), core_schema())
     json.loads((out / "manifest.json").read_text())  # whole, whenever the kill came
 
-    rerun = subprocess.run(args, capture_output=True, text=True, env={**os.environ})
+    rerun = subprocess.run(args, capture_output=True, text=True, env={**os.environ}, cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stderr
     assert json.loads(first.read_text())["eval_id"] == first_id  # kept: the same request
     jsonschema.validate(

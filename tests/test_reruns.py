@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -24,7 +26,7 @@ from saeeval.errors import SaeevalError
 from saeeval.evals.core import CoreEval
 from saeeval.files import atomic_write_json
 from saeeval.models import EMBEDDED_MODEL_NAME
-from saeeval.provenance import source_revision
+from saeeval.provenance import code_id, source_revision
 from saeeval.reports import build_report
 from saeeval.results import read_result, read_results
 from saeeval.runner import RunRequest, run
@@ -88,13 +90,11 @@ def test_results_and_manifest_record_the_code_the_eval_and_the_overrides(
     result = json.loads((tmp_path / "out" / "core" / "a_eval_results.json").read_text())
     jsonschema.validate(result, saebench_schema("core"))  # the stamp is allowed by the schema
     stamp = result["saeeval"]
-    commit = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-    ).stdout.strip()
+    # The code that ran: from an installed wheel (as tox installs it) a version and no revision,
+    # from an editable install of this checkout its commit too (the next test checks that case).
     assert stamp["saeeval_version"] == __version__
-    assert stamp["source_revision"]["commit"] == commit  # this checkout runs the tests
-    assert isinstance(stamp["source_revision"]["dirty"], bool)
-    assert result["sae_bench_commit_hash"].startswith(f"saeeval-{__version__}+g{commit[:12]}")
+    assert stamp["source_revision"] == source_revision()
+    assert result["sae_bench_commit_hash"] == code_id()
     assert stamp["eval_version"] == CoreEval.version == 1
     assert stamp["overrides"] == SMALL["core"]
     assert stamp["requested_config"]["n_eval_reconstruction_batches"] == 2
@@ -105,8 +105,32 @@ def test_results_and_manifest_record_the_code_the_eval_and_the_overrides(
     entry = manifest["results"]["core/a"]
     assert entry["eval_version"] == 1 and entry["overrides"] == SMALL["core"]
     assert entry["sae_fingerprint"] == stamp["sae_fingerprint"]
-    assert manifest["runs"][-1]["source_revision"]["commit"] == commit
+    assert manifest["runs"][-1]["source_revision"] == source_revision()
     assert manifest["runs"][-1]["saeeval_version"] == __version__
+
+
+def test_a_checkout_records_its_commit_and_whether_it_is_dirty(tmp_path):
+    """saeeval imported from this checkout (as an editable install or PYTHONPATH gives it)."""
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    probe = (
+        "import json, saeeval.provenance as p; print(json.dumps("
+        "{'file': p.__file__, 'revision': p.source_revision(), 'id': p.code_id()}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    seen = json.loads(done.stdout)
+    assert Path(seen["file"]).resolve().parent.parent == REPO.resolve()
+    assert seen["revision"]["commit"] == commit
+    assert isinstance(seen["revision"]["dirty"], bool)
+    assert seen["id"].startswith(f"saeeval-{__version__}+g{commit[:12]}")
 
 
 def test_an_installed_wheel_has_a_version_but_no_revision(monkeypatch, tmp_path):

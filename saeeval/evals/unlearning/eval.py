@@ -38,7 +38,13 @@ from saeeval.data.unlearning import (
     load_retain_corpus,
 )
 from saeeval.errors import SaeevalError
-from saeeval.evals.base import ConfigContext, EvalConfig, EvalContext, HeadlineMetric
+from saeeval.evals.base import (
+    ConfigContext,
+    EvalConfig,
+    EvalContext,
+    HeadlineMetric,
+    resolve_preset,
+)
 from saeeval.evals.envelope import build_result
 from saeeval.evals.unlearning.config import (
     PRESETS,
@@ -124,9 +130,11 @@ class UnlearningEval:
     def default_config(self, context: EvalContext | ConfigContext) -> UnlearningEvalConfig:
         """The built-in banks (written for and measured on the embedded model) on the offline
         default with the embedded model; SAEBench's hub data otherwise."""
-        preset = context.size_preset
         offline = context.offline and context.model.name == EMBEDDED_MODEL_NAME
         source = "offline" if offline else "hub"
+        # The preset follows this eval's own data source, which the model decides as well as
+        # --dataset: hub question sets get the published sizes unless --preset says otherwise.
+        preset = resolve_preset(context.preset, offline)
         batch = OFFLINE_LLM_BATCH_SIZE if preset == "offline" else SAEBENCH_LLM_BATCH_SIZE
         return UnlearningEvalConfig(
             model_name=context.model.name,
