@@ -22,6 +22,19 @@ from saeeval.models.hook_points import HookPoint, attach, decoder_blocks, parse_
 _ORDER_IN_BLOCK = {"hook_resid_pre": 0, "hook_attn_out": 1, "hook_mlp_out": 2, "hook_resid_post": 3}
 
 
+def _capture_into(captured: dict[str, torch.Tensor], name: str, stop: bool):
+    """A hook function that stores the activation it sees under `name` and, when `stop`, ends
+    the forward pass (nothing past the deepest hook asked for is computed)."""
+
+    def fn(tensor: torch.Tensor):
+        captured[name] = tensor.detach()
+        if stop:
+            raise _StopForward
+        return None
+
+    return fn
+
+
 class _StopForward(Exception):
     """Raised from a hook to end a forward pass once the wanted activation is captured."""
 
@@ -154,18 +167,9 @@ class ModelAdapter:
         last = max(hooks, key=lambda h: (h.layer, _ORDER_IN_BLOCK[h.kind]))
         captured: dict[str, torch.Tensor] = {}
 
-        def capture(name: str, stop: bool):
-            def fn(tensor: torch.Tensor):
-                captured[name] = tensor.detach()
-                if stop:
-                    raise _StopForward
-                return None
-
-            return fn
-
         with ExitStack() as stack:
             for hook in hooks:
-                fn = self._transformed(hook.name, capture(hook.name, hook is last))
+                fn = self._transformed(hook.name, _capture_into(captured, hook.name, hook is last))
                 stack.enter_context(attach(self.model, self.model_type, hook, fn))
             try:
                 self._forward(tokens)
@@ -188,20 +192,11 @@ class ModelAdapter:
         captured: dict[str, torch.Tensor] = {}
         past = DynamicCache(config=self.model.config) if past is None else past
 
-        def capture(name: str, stop: bool):
-            def fn(tensor: torch.Tensor):
-                captured[name] = tensor.detach()
-                if stop:
-                    raise _StopForward
-                return None
-
-            return fn
-
         base = self.model.base_model
         name = "cache" if "cache" in inspect.signature(base.forward).parameters else None
         with ExitStack() as stack:
             for hook in hooks:
-                fn = self._transformed(hook.name, capture(hook.name, hook is last))
+                fn = self._transformed(hook.name, _capture_into(captured, hook.name, hook is last))
                 stack.enter_context(attach(self.model, self.model_type, hook, fn))
             try:
                 base(
