@@ -371,9 +371,10 @@ def list_trainers() -> None:
     """List the native trainers."""
     from saeeval.trainers import TRAINERS
 
+    width = max(len(name) for name in TRAINERS)
     for name, cls in sorted(TRAINERS.items()):
         doc = (sys.modules[cls.__module__].__doc__ or "").strip().splitlines()[0]
-        typer.echo(f"{name:16s} {doc}")
+        typer.echo(f"{name:{width}s}  {doc}")
 
 
 @app.command()

@@ -15,11 +15,13 @@ import torch
 from helpers import random_sae, saved
 from test_runner import SMALL as CORE_SMALL
 from test_runner import text_file  # noqa: F401  (fixture)
+from test_unlearning_eval import SMALL as UNLEARNING_SMALL
 from tiny_models import tiny_model
 
 import saeeval.evals.absorption.eval as absorption
 import saeeval.evals.probing.scr_tpp as scr_tpp
 import saeeval.evals.probing.sparse_probing as sparse_probing
+import saeeval.evals.unlearning.eval as unlearning
 from saeeval.activations import ActivationCache
 from saeeval.runner import RunRequest, run
 
@@ -208,3 +210,26 @@ def test_letter_probe_key_follows_its_inputs(monkeypatch, change):
     else:
         args[2] = config.model_copy(update=updates[change])
     assert absorption.letter_probe_key(*args) != before
+
+
+@pytest.mark.parametrize("change", ["weights", "dtype", "questions", "code"])
+def test_known_questions_cache_follows_its_inputs(tmp_path, isolated_cache, monkeypatch, change):
+    """Which questions the model knows (`unlearning-known`, one entry per question set)."""
+    hook = "blocks.1.hook_resid_post"
+    overrides = {"unlearning": UNLEARNING_SMALL}
+    cache = RecordingCache()
+    _run(tmp_path, tiny_model("llama"), hook, ["unlearning"], overrides, cache, "base")
+    before = {kind: set(asked) for kind, asked in cache.asked.items()}
+    assert len(before["unlearning-known"]) == 3  # one per question set
+    cache.asked.clear()
+    model = tiny_model("llama")
+    if change == "weights":
+        model = tiny_model("llama", seed=1)
+    elif change == "dtype":
+        model = _bfloat16(model)
+    elif change == "questions":
+        overrides = _with(overrides, max_questions=20)
+    elif change == "code":
+        monkeypatch.setattr(unlearning, "KNOWN_VERSION", unlearning.KNOWN_VERSION + 1)
+    _run(tmp_path, model, hook, ["unlearning"], overrides, cache, "changed")
+    _assert_recomputed(cache, before, {"unlearning-known"})

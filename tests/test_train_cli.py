@@ -38,9 +38,9 @@ def test_unknown_trainer_fails_before_loading_anything(tmp_path):
 def test_trainers_are_listed():
     code, out = invoke("trainers")
     names = [line.split()[0] for line in out.splitlines()]
-    assert code == 0 and names == sorted(
-        ["adaptive_ortho", "batch_topk", "gated", "jumprelu", "standard", "temperature", "topk"]
-    )
+    expected = ["adaptive_ortho", "batch_topk", "gated", "jumprelu", "matryoshka_batch_topk"]
+    expected += ["p_anneal", "standard", "temperature", "topk"]
+    assert code == 0 and names == sorted(expected)
 
 
 @pytest.mark.embedded

@@ -34,8 +34,15 @@ HYPER = {
     "standard": {"sparsity_penalty": 0.5, "lr": 3e-3},
     "topk": {"k": 6, "lr": 3e-3},
     "batch_topk": {"k": 6, "lr": 3e-3, "threshold_start_step": 50},
+    "matryoshka_batch_topk": {
+        "k": 6,
+        "lr": 3e-3,
+        "threshold_start_step": 50,
+        "group_fractions": [0.125, 0.375, 0.5],
+    },
     "jumprelu": {"sparsity_penalty": 0.3, "lr": 1e-2, "bandwidth": 0.2, "initial_threshold": 0.1},
     "gated": {"sparsity_penalty": 1.0, "lr": 3e-3},
+    "p_anneal": {"sparsity_penalty": 0.3, "lr": 3e-3, "p_end": 0.5},
     "temperature": {"sparsity_penalty": 0.05, "lr": 3e-3},
     "adaptive_ortho": {
         "sparsity_penalty": 0.5,
@@ -126,6 +133,89 @@ def test_batch_topk_threshold_follows_the_end_of_a_short_run():
     for step in range(500):
         trainer.after_step(step, torch.tensor([[0.0, 2.0 if step < 200 else 1.0, 3.0]]))
     assert trainer.threshold == pytest.approx(1.0, abs=0.01)
+
+
+def test_matryoshka_with_one_group_is_batch_topk_exactly():
+    matryoshka, _ = train_synthetic("matryoshka_batch_topk", steps=80, group_fractions=[1.0])
+    batch_topk, _ = train_synthetic("batch_topk", steps=80)
+    for name, value in batch_topk.ae.state_dict().items():
+        assert torch.equal(matryoshka.ae.state_dict()[name], value), name
+    assert matryoshka.threshold == batch_topk.threshold
+
+
+def test_matryoshka_prefixes_reconstruct_on_their_own(tmp_path):
+    """The first group alone (8 of 64 latents) must reconstruct far better than the same
+    prefix of a BatchTopK SAE, whose first latents are no more general than any others; the
+    nested widths are saved as SAELens saves a trained Matryoshka SAE, and SAELens loads it."""
+    from sae_lens import SAE as SAELensSAE
+
+    matryoshka, _ = train_synthetic("matryoshka_batch_topk")
+    batch_topk, _ = train_synthetic("batch_topk")
+    held_out = next(synthetic_batches(1, 2048, seed=99))
+
+    def first_group_error(trainer) -> float:
+        sae = trainer.export()
+        latents = sae.encode(held_out)
+        x_hat = latents[:, :8] @ sae.W_dec[:8] + sae.b_dec
+        return ((held_out - x_hat).pow(2).sum() / (held_out - held_out.mean(0)).pow(2).sum()).item()
+
+    assert first_group_error(matryoshka) < 0.8 * first_group_error(batch_topk)
+    sae = matryoshka.export()
+    assert sae.cfg.architecture == "matryoshka_batchtopk"
+    assert sae.cfg.matryoshka_widths == [8, 32, 64]
+    sae.cfg.hook_name = "blocks.0.hook_resid_post"
+    folder = save_sae(sae, tmp_path / "matryoshka")
+    theirs = SAELensSAE.load_from_disk(str(folder))
+    assert type(theirs).__name__ == "JumpReLUSAE"
+    assert theirs.cfg.metadata.training_architecture == "matryoshka_batchtopk"
+    torch.testing.assert_close(theirs.encode(held_out), sae.encode(held_out))
+
+
+@pytest.mark.parametrize(
+    "fractions, message",
+    [([0.5, 0.4], "sum to 1"), ([0.001, 0.999], "empty group"), ([1.5, -0.5], "positive")],
+)
+def test_matryoshka_groups_are_checked(fractions, message):
+    cls = TRAINERS["matryoshka_batch_topk"]
+    with pytest.raises(ValidationError, match=message):
+        cls.config_class(d_in=D_IN, d_sae=64, total_steps=10, group_fractions=fractions)
+
+
+@pytest.mark.parametrize("function", ["Lp^p", "Lp"])
+def test_p_anneal_steps_p_down_and_keeps_the_penalty_continuous(function):
+    """On constant latents, each update rescales alpha so that alpha * S_p(f) is unchanged
+    while p steps from p_start to p_end."""
+    cls = TRAINERS["p_anneal"]
+    cfg = cls.config_class(
+        d_in=D_IN,
+        d_sae=64,
+        total_steps=100,
+        sparsity_function=function,
+        p_end=0.25,
+        n_sparsity_updates=4,
+        anneal_start=0.5,
+    )
+    trainer = cls(cfg, next(synthetic_batches(1, 64)))
+    latents = torch.rand(32, 64) * (torch.rand(32, 64) < 0.2)
+    start = trainer.alpha * trainer.sparsity(latents, trainer.p).item()
+    seen = set()
+    for step in range(100):
+        trainer.after_step(step, latents)
+        seen.add(round(trainer.p, 4))
+        penalty = trainer.alpha * trainer.sparsity(latents, trainer.p).item()
+        assert penalty == pytest.approx(start, rel=1e-4), (step, trainer.p)
+    assert seen == {1.0, 0.75, 0.5, 0.25}
+    assert trainer.p == pytest.approx(0.25) and trainer.alpha != cfg.sparsity_penalty
+
+
+def test_p_anneal_resumes_its_schedule():
+    trainer, _ = train_synthetic("p_anneal", steps=300)
+    state = trainer.state_dict()
+    fresh = TRAINERS["p_anneal"](trainer.cfg, next(synthetic_batches(1, 64)))
+    assert fresh.p == 1.0
+    fresh.load_state_dict(state)
+    assert (fresh.p, fresh.next_p, fresh.alpha) == (trainer.p, trainer.next_p, trainer.alpha)
+    assert trainer.p < 1.0  # the schedule moved
 
 
 def test_auxk_sends_gradient_to_dead_latents_only_when_switched_on():

@@ -384,12 +384,43 @@ def test_a_clamped_run_continues_the_clean_prefix_exactly(tmp_path, mode):
         selected[:, features] = True
         multipliers = torch.full((len(batch_rows),), multiplier)
         return lambda resid: clamp_latents(
-            resid, sae, selected, multipliers, first_is_bos=starts_at_bos
+            resid,
+            sae,
+            selected,
+            multipliers,
+            first_is_bos=starts_at_bos,
+            exact_where_unclamped=True,
         )
 
     shared = choice_scores(model, scorer, items, 3, hook=HOOK, row_hook=row_hook, starts=starts)
+    alone = choice_scores(model, scorer, items, 1, hook=HOOK, row_hook=row_hook, starts=starts)
     whole = choice_scores(model, scorer, items, 3, hook=HOOK, row_hook=row_hook)
     clean = choice_scores(model, scorer, items, 3)
     assert min(starts) > 1  # some prompt is shared before the clamp acts
     np.testing.assert_allclose(shared, whole, rtol=1e-4, atol=1e-6)
+    # A batch runs from its earliest start: rows that start later are run from before their
+    # own start, and score as they do alone, from it.
+    mixed = [start - i % 2 for i, start in enumerate(starts)]
+    batched = choice_scores(model, scorer, items, 4, hook=HOOK, row_hook=row_hook, starts=mixed)
+    np.testing.assert_allclose(batched, alone, rtol=1e-5, atol=1e-7)
     assert np.abs(whole - clean).max() > 1e-4
+
+
+def test_the_sweep_clamp_leaves_unclamped_positions_exactly_as_they_were(tmp_path):
+    """Where no selected latent fires, the sweep's clamp returns the activation itself, not its
+    rounded recomposition; where one fires, exactly the reference's recomposition."""
+    sae = load_sae(saved(random_sae("topk", 64, 128, HOOK, k=8), tmp_path / "s")).sae
+    torch.manual_seed(0)
+    resid = torch.randn(3, 9, 64)
+    selected = torch.zeros(3, 128, dtype=torch.bool)
+    selected[:, torch.randperm(128)[:4]] = True
+    multipliers = torch.tensor([25.0, 50.0, 100.0])
+    exact = clamp_latents(resid.clone(), sae, selected, multipliers, exact_where_unclamped=True)
+    rounded = clamp_latents(resid.clone(), sae, selected, multipliers)
+    latents = sae.encode(resid)
+    latents[:, 0] = 0
+    touched = (latents > 0)[..., selected[0]].any(dim=2)
+    assert 0 < int(touched.sum()) < touched.numel()  # both kinds of position occur
+    assert torch.equal(exact[~touched], resid[~touched])
+    assert not torch.equal(rounded[~touched], resid[~touched])  # the recomposition rounds
+    assert torch.equal(exact[touched], rounded[touched])

@@ -13,6 +13,8 @@ from saeeval.trainers.base import SAETrainer, TrainerConfig
 from saeeval.trainers.batch_topk import BatchTopKTrainer
 from saeeval.trainers.gated import GatedTrainer
 from saeeval.trainers.jumprelu import JumpReLUTrainer
+from saeeval.trainers.matryoshka import MatryoshkaBatchTopKTrainer
+from saeeval.trainers.p_anneal import PAnnealTrainer
 from saeeval.trainers.standard import StandardTrainer
 from saeeval.trainers.temperature import TemperatureTrainer
 from saeeval.trainers.topk import TopKTrainer
@@ -23,8 +25,10 @@ TRAINERS: dict[str, type[SAETrainer]] = {
         StandardTrainer,
         TopKTrainer,
         BatchTopKTrainer,
+        MatryoshkaBatchTopKTrainer,
         JumpReLUTrainer,
         GatedTrainer,
+        PAnnealTrainer,
         TemperatureTrainer,
         AdaptiveOrthoTrainer,
     )

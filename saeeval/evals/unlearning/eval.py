@@ -72,7 +72,7 @@ from saeeval.models import EMBEDDED_MODEL_NAME
 from saeeval.saes import LoadedSAE
 
 EVAL_TYPE_ID = "unlearning"
-KNOWN_VERSION = 1  # bumped when prompts or scoring change which questions count as known
+KNOWN_VERSION = 2  # bumped when prompts or scoring change which questions count as known
 RETAIN_MIN_ACCURACY = 0.99  # SAEBench's side-effect condition
 MIN_KNOWN = 100  # below this many known questions a set's accuracy moves in steps over 1%
 OFFLINE_LLM_BATCH_SIZE = 8
@@ -118,7 +118,7 @@ class _Clamp:
 class UnlearningEval:
     name: ClassVar[str] = "unlearning"
     eval_type_id: ClassVar[str] = EVAL_TYPE_ID
-    version: ClassVar[int] = 1  # bump when a change alters the numbers
+    version: ClassVar[int] = 2  # bump when a change alters the numbers
     config_class: ClassVar[type[EvalConfig]] = UnlearningEvalConfig
     headline_metrics: ClassVar[tuple[HeadlineMetric, ...]] = (
         HeadlineMetric(
@@ -384,7 +384,12 @@ class UnlearningEval:
                     [clamps[c].multiplier for c in chosen.tolist()], device=sae.device
                 )
                 return lambda resid: clamp_latents(
-                    resid, sae, selected, multipliers, first_is_bos=starts_at_bos
+                    resid,
+                    sae,
+                    selected,
+                    multipliers,
+                    first_is_bos=starts_at_bos,
+                    exact_where_unclamped=True,
                 )
 
             predictions = predict(

@@ -22,12 +22,17 @@ def clamp_latents(
     selected: torch.Tensor,
     multipliers: torch.Tensor,
     first_is_bos: bool = True,
+    exact_where_unclamped: bool = False,
 ) -> torch.Tensor:
     """`resid` [batch, pos, d] with, in row b, every latent with `selected[b]` set clamped to
     `-multipliers[b]` where it is positive. As in SAEBench, the latents at position 0 (BOS) are
     zeroed before both reconstructions, so that position passes through unchanged, and the
     result is (resid - decode(latents)) + decode(clamped latents). `first_is_bos=False` is for
-    the continuation of a cached prompt, whose first position is not the sequence's BOS."""
+    the continuation of a cached prompt, whose first position is not the sequence's BOS.
+
+    `exact_where_unclamped=True` returns `resid` itself at positions where no latent is
+    clamped (the recomposition above only rounds there): a sweep that runs some rows from
+    before their first clamped position then gets exactly what running them from it gives."""
     latents, state = sae.encode_with_norm_state(resid)
     if first_is_bos:
         latents[:, 0, :] = 0.0
@@ -35,7 +40,10 @@ def clamp_latents(
     clamp = selected[:, None, :] & (latents > 0)
     value = -multipliers.to(latents.dtype)[:, None, None]
     clamped = torch.where(clamp, value, latents)
-    return error + sae.decode(clamped, state)
+    out = error + sae.decode(clamped, state)
+    if exact_where_unclamped:
+        out = torch.where(clamp.any(dim=2, keepdim=True), out, resid)
+    return out
 
 
 def clamp_features(

@@ -235,23 +235,24 @@ def choice_scores(
         return scores
     starts = [0] * len(items) if starts is None else list(starts)
     cloze = scorer.mode == "cloze"
-    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for index, (item, start) in enumerate(zip(items, starts, strict=True)):
+    groups: dict[int, list[int]] = defaultdict(list)
+    for index, item in enumerate(items):
         # Cloze batches share a prompt length (their choices continue one cache); letter
-        # batches are right-padded, sorted by length.
-        groups[(len(item.prompt) if cloze else 0, start)].append(index)
+        # batches are right-padded.
+        groups[len(item.prompt) if cloze else 0].append(index)
     task = progress.add_task(description, total=len(items)) if progress and description else None
     for key in sorted(groups):
-        members = groups[key]
-        if not cloze:
-            members = sorted(members, key=lambda i: len(items[i].prompt))
+        # Neighbours in start order share most of their clean prefix. A batch runs from its
+        # earliest start: before a row's own start its clamp changes nothing (the row hook
+        # leaves unclamped positions exactly as they are), so full batches cost no exactness.
+        members = sorted(groups[key], key=lambda i: (starts[i], len(items[i].prompt)))
         for s in range(0, len(members), batch_size):
             rows = members[s : s + batch_size]
             scores[rows] = _run_batch(
                 model,
                 scorer,
                 [items[r] for r in rows],
-                key[1],
+                min(starts[r] for r in rows),
                 torch.tensor(rows),
                 hook,
                 row_hook,
@@ -349,9 +350,9 @@ def _run_batch(model, scorer, items, start, rows, hook, row_hook):
     first = model.logits_from_final_hidden(last).log_softmax(dim=-1)
     n_options = len(items[0].options)
     options = [option for item in items for option in item.options]  # row i*4 + j
-    totals = torch.tensor(
-        [first[i // n_options, o[0]].item() for i, o in enumerate(options)], dtype=torch.float64
-    )
+    heads = torch.tensor([o[0] for o in options], device=first.device)
+    totals = first[torch.arange(len(options), device=first.device) // n_options, heads]
+    totals = totals.double().cpu()
     if max(len(o) for o in options) > 1:
         # Each choice continues its prompt's cache; its tokens but the last are run, and the
         # hidden state at each predicts the next token of the choice.
@@ -359,11 +360,14 @@ def _run_batch(model, scorer, items, start, rows, hook, row_hook):
         continuation = _right_padded([o[:-1] if len(o) > 1 else o[:1] for o in options], pad)
         hooks = _hooks(hook, row_hook, rows.repeat_interleave(n_options), False)
         hidden2, _ = model.final_hidden(continuation, hooks, past_key_values=past)
-        for i, option in enumerate(options):
-            if len(option) > 1:
-                logits = model.logits_from_final_hidden(hidden2[i, : len(option) - 1])
-                targets = torch.tensor(option[1:], device=logits.device)
-                picked = logits.log_softmax(dim=-1).gather(1, targets[:, None])
-                totals[i] += picked.sum().item()
+        # Every choice position of the batch unembedded at once: the hidden state at each
+        # predicts the choice's next token.
+        longer = [i for i, option in enumerate(options) if len(option) > 1]
+        states = torch.cat([hidden2[i, : len(options[i]) - 1] for i in longer])
+        targets = torch.tensor([t for i in longer for t in options[i][1:]], device=states.device)
+        picked = model.logits_from_final_hidden(states).log_softmax(dim=-1)
+        picked = picked.gather(1, targets[:, None])[:, 0].double().cpu()
+        owner = torch.tensor([i for i in longer for _ in options[i][1:]])
+        totals.index_add_(0, owner, picked)
     means = totals / torch.tensor([len(o) for o in options], dtype=totals.dtype)
     return means.reshape(n, n_options).numpy()
