@@ -237,6 +237,58 @@ def test_auxk_sends_gradient_to_dead_latents_only_when_switched_on():
     assert grads[0.0] == 0 and grads[1 / 32] > 0
 
 
+def test_jumprelu_pre_activation_loss_revives_dead_latents():
+    """Latents whose thresholds sit far above their pre-activations get no pseudo-gradient; the
+    pre-activation loss on dead latents brings them back, and without it they stay dead."""
+    fired = {}
+    cls = TRAINERS["jumprelu"]
+    for coefficient in (0.0, 0.1):
+        cfg = cls.config_class(
+            d_in=D_IN,
+            d_sae=64,
+            total_steps=240,
+            warmup_steps=20,
+            dead_after_tokens=1024,
+            pre_act_loss_coefficient=coefficient,
+            **HYPER["jumprelu"],
+        )
+        batches = synthetic_batches(241)
+        trainer = cls(cfg, next(batches))
+        for step, x in enumerate(batches):
+            if step == 40:  # kill latents 0..15: thresholds far above anything they see
+                with torch.no_grad():
+                    trainer.extra_parameters["log_threshold"][:16] = torch.tensor(50.0).log()
+            trainer.update(step, x)
+        held_out = next(synthetic_batches(1, 2048, seed=99))
+        fired[coefficient] = int((trainer.export().encode(held_out)[:, :16] > 0).any(0).sum())
+    assert fired[0.0] == 0
+    assert fired[0.1] >= 12
+
+
+def test_a_jumprelu_target_brings_its_defaults_unless_given():
+    from saeeval.trainers.jumprelu import TARGET_L0_DEFAULTS
+
+    cls = TRAINERS["jumprelu"].config_class
+    common = {"d_in": D_IN, "d_sae": 64, "total_steps": 10}
+    recipe = cls(**common)
+    targeted = cls(**common, target_l0=8)
+    given = cls(**common, target_l0=8, sparsity_penalty=3.0, bandwidth=0.01)
+    for name, value in TARGET_L0_DEFAULTS.items():
+        assert getattr(targeted, name) == value != getattr(recipe, name)
+    assert (given.sparsity_penalty, given.bandwidth) == (3.0, 0.01)
+    assert given.threshold_lr_scale == TARGET_L0_DEFAULTS["threshold_lr_scale"]
+
+
+def test_jumprelu_thresholds_can_learn_at_their_own_rate():
+    trainer, logs = train_synthetic("jumprelu", steps=30, threshold_lr_scale=10.0)
+    sae_group, threshold_group = trainer.optimizer.param_groups
+    assert threshold_group["params"] == [trainer.extra_parameters["log_threshold"]]
+    assert threshold_group["lr"] == pytest.approx(10 * sae_group["lr"])
+    assert sae_group["lr"] == pytest.approx(logs[-1]["lr"])
+    plain, _ = train_synthetic("jumprelu", steps=30)
+    assert len(plain.optimizer.param_groups) == 1  # the recipe's single rate by default
+
+
 def test_temperature_anneals_from_tau_start_to_tau_end():
     trainer, logs = train_synthetic("temperature", steps=100, tau_start=0.3, tau_end=0.05)
     taus = [log["tau"] for log in logs]

@@ -67,7 +67,13 @@ class SAETrainer:
         if self.unit_norm_decoder:
             self._normalise_decoder()
         params = list(self.ae.parameters()) + list(self.extra_parameters.values())
-        self.optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.999))
+        scale = self.extra_lr_scale()
+        if self.extra_parameters and scale != 1.0:  # the extra parameters at their own rate
+            extra = list(self.extra_parameters.values())
+            groups = [{"params": list(self.ae.parameters())}, {"params": extra, "lr_scale": scale}]
+            self.optimizer = torch.optim.Adam(groups, lr=cfg.lr, betas=(0.9, 0.999))
+        else:
+            self.optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.999))
         self.tokens_since_fired = torch.zeros(cfg.d_sae, device=self.device)
 
     # -- what subclasses provide ----------------------------------------------------------------
@@ -90,6 +96,10 @@ class SAETrainer:
             self.ae.W_dec.copy_(w)
             self.ae.W_enc.copy_(w.T)
             self.ae.b_dec.copy_(batch.mean(dim=0))
+
+    def extra_lr_scale(self) -> float:
+        """The learning rate of `extra_parameters` relative to the SAE's (e.g. thresholds)."""
+        return 1.0
 
     def loss(
         self, x: torch.Tensor, step: int
@@ -127,7 +137,7 @@ class SAETrainer:
             step, self.cfg.total_steps, self.cfg.warmup_steps, self.cfg.decay_start
         )
         for group in self.optimizer.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)
         self.optimizer.zero_grad(set_to_none=True)
         loss, logs, latents = self.loss(x, step)
         loss.backward()
