@@ -42,12 +42,19 @@ class BatchTopKTrainer(SAETrainer):
         super().__init__(*args, **kwargs)
         self.threshold = -1.0  # set once training has seen threshold_start_step batches
 
-    def loss(self, x: torch.Tensor, step: int):
+    def encode_batch(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(pre-activations, latents): the k * batch_size largest ReLU'd pre-activations of
+        the whole batch kept, the rest zero."""
         ae = self.ae
         pre = (x - ae.b_dec) @ ae.W_enc + ae.b_enc
         flat = pre.relu().flatten()
         kept = flat.topk(self.cfg.k * x.shape[0], sorted=False)
         latents = torch.zeros_like(flat).scatter_(-1, kept.indices, kept.values).view_as(pre)
+        return pre, latents
+
+    def loss(self, x: torch.Tensor, step: int):
+        ae = self.ae
+        pre, latents = self.encode_batch(x)
         x_hat = latents @ ae.W_dec + ae.b_dec
         mse = reconstruction_error(x, x_hat)
         aux = auxk_loss(self, pre, (x - x_hat).detach())

@@ -95,10 +95,7 @@ class MatryoshkaBatchTopKTrainer(BatchTopKTrainer):
 
     def loss(self, x: torch.Tensor, step: int):
         ae = self.ae
-        pre = (x - ae.b_dec) @ ae.W_enc + ae.b_enc
-        flat = pre.relu().flatten()
-        kept = flat.topk(self.cfg.k * x.shape[0], sorted=False)
-        latents = torch.zeros_like(flat).scatter_(-1, kept.indices, kept.values).view_as(pre)
+        pre, latents = self.encode_batch(x)
         x_hat = ae.b_dec.expand_as(x)
         errors = []
         start = 0
