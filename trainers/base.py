@@ -66,14 +66,13 @@ class SAETrainer:
         self.initialise(init_batch.to(self.device))
         if self.unit_norm_decoder:
             self._normalise_decoder()
-        params = list(self.ae.parameters()) + list(self.extra_parameters.values())
-        scale = self.extra_lr_scale()
-        if self.extra_parameters and scale != 1.0:  # the extra parameters at their own rate
-            extra = list(self.extra_parameters.values())
-            groups = [{"params": list(self.ae.parameters())}, {"params": extra, "lr_scale": scale}]
-            self.optimizer = torch.optim.Adam(groups, lr=cfg.lr, betas=(0.9, 0.999))
+        groups = [{"params": list(self.ae.parameters())}]
+        extra, scale = list(self.extra_parameters.values()), self.extra_lr_scale()
+        if extra and scale != 1.0:  # the extra parameters at their own rate
+            groups.append({"params": extra, "lr_scale": scale})
         else:
-            self.optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.999))
+            groups[0]["params"] += extra
+        self.optimizer = torch.optim.Adam(groups, lr=cfg.lr, betas=(0.9, 0.999))
         self.tokens_since_fired = torch.zeros(cfg.d_sae, device=self.device)
 
     # -- what subclasses provide ----------------------------------------------------------------
