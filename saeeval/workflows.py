@@ -38,10 +38,11 @@ from saeeval.runner import run as run_evals
 from saeeval.saes import save_sae
 from saeeval.trainers import is_custom, native_trainer
 from saeeval.trainers.custom import load_trainer_class
-from saeeval.trainers.loop import SAE_FOLDER, TrainingPlan, train
+from saeeval.trainers.grid import default_budget_bytes, training_passes
+from saeeval.trainers.loop import SAE_FOLDER, TrainingPlan, train, train_together
 from saeeval.trainers.pca import fit_pca_sae
 from saeeval.trainers.record import TRAINING_RESULTS, write_final_info
-from saeeval.trainers.sweep import load_sweep
+from saeeval.trainers.sweep import SweepFile, load_sweep
 
 Log = Callable[[str], None]
 
@@ -181,6 +182,26 @@ def _read_eval_results(folder: Path, log: Log) -> list[dict[str, Any]]:
     return results
 
 
+def finished_record(
+    plan: TrainingPlan, out: Path, inputs: TrainingInputs, hook: str
+) -> dict[str, Any] | None:
+    """The training record of a finished run of exactly this job in `out`, or None if there is
+    none. A finished run of another job there is an error, not something to overwrite.
+
+    A run counts as this job's only if its record matches everything that defines the run: the
+    training plan, the model's weights, the hook and the dataset's training contexts."""
+    record_path = out / TRAINING_RESULTS
+    if not (record_path.is_file() and (out / SAE_FOLDER / "cfg.json").is_file()):
+        return None
+    record = read_json_object(record_path)
+    why = _reuse_mismatch(record.get("run") or {}, plan, inputs, hook)
+    if why is not None:
+        raise SaeevalError(
+            f"{out} holds a finished run of another job ({why}); use another --out folder"
+        )
+    return record
+
+
 def train_and_evaluate(
     plan: TrainingPlan,
     out: Path,
@@ -193,20 +214,11 @@ def train_and_evaluate(
     overrides: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[dict[str, Any], RunOutcome | None]:
     """Train (or resume, or reuse a finished run of exactly this job), evaluate, write
-    final_info.json.
-
-    A finished run is reused only if its record matches everything that defines the run: the
-    training plan, the model's weights, the hook and the dataset's training contexts. Returns the
-    run's row of the summary table and the eval run's outcome (None without evals)."""
+    final_info.json. Returns the run's row of the summary table and the eval run's outcome (None
+    without evals)."""
     out = Path(out)
-    record_path = out / TRAINING_RESULTS
-    if record_path.is_file() and (out / SAE_FOLDER / "cfg.json").is_file():
-        record = read_json_object(record_path)
-        why = _reuse_mismatch(record.get("run") or {}, plan, inputs, hook)
-        if why is not None:
-            raise SaeevalError(
-                f"{out} holds a finished run of another job ({why}); use another --out folder"
-            )
+    record = finished_record(plan, out, inputs, hook)
+    if record is not None:
         log(f"{out.name}: already trained, reusing {out / SAE_FOLDER}")
     else:
         record = train(
@@ -220,6 +232,24 @@ def train_and_evaluate(
             progress,
             log,
         ).record
+    return evaluate_trained(
+        plan, out, record, inputs, hook, evals, dataset_spec, progress, log, overrides
+    )
+
+
+def evaluate_trained(
+    plan: TrainingPlan,
+    out: Path,
+    record: dict[str, Any],
+    inputs: TrainingInputs,
+    hook: str,
+    evals: list[str],
+    dataset_spec: str | None,
+    progress=None,
+    log: Log = print,
+    overrides: dict[str, dict[str, Any]] | None = None,
+) -> tuple[dict[str, Any], RunOutcome | None]:
+    """Evaluate the trained run in `out` into out/eval and write its final_info.json."""
     results: list[dict[str, Any]] = []
     outcome = None
     if evals:
@@ -261,6 +291,7 @@ def summary_row(
         "train_dead_fraction": run["dead_fraction"],
         "train_wall_time_s": run["wall_time_s"],
         "train_tokens_per_s": run["tokens_per_s"],
+        "train_runs_in_pass": run.get("runs_in_pass", 1),
     }
     summary_eval = get_eval(SUMMARY_EVAL)
     for result in results:
@@ -310,7 +341,9 @@ class SweepOutcome:
 def sweep(file: Path, out: Path, device: str, progress=None, log: Log = print) -> SweepOutcome:
     """`saeeval sweep`: every run of the grid over one set of inputs, then one summary table.
 
-    An eval that fails for one run is recorded (in that run's manifest) and the sweep goes on."""
+    The runs that still need training train together, in as few passes over the activation
+    stream as the memory budget allows. A run whose training diverges, or an eval that fails for
+    one run (recorded in that run's manifest), is named at the end; the sweep goes on."""
     spec = load_sweep(file)
     runs = spec.runs()
     overrides = parse_overrides(spec.eval_overrides)
@@ -319,10 +352,8 @@ def sweep(file: Path, out: Path, device: str, progress=None, log: Log = print) -
     inputs = load_training_inputs(
         spec.model, spec.hook, device, spec.dataset, training_contexts_needed(spec.tokens), progress
     )
-    rows, failed = [], []
-    for run_spec in runs:
-        log(f"run {run_spec.name}")
-        plan = TrainingPlan(
+    plans = {
+        run_spec.name: TrainingPlan(
             trainer=run_spec.trainer,
             d_sae=run_spec.d_sae,
             tokens=spec.tokens,
@@ -330,9 +361,42 @@ def sweep(file: Path, out: Path, device: str, progress=None, log: Log = print) -
             hyperparameters=run_spec.hyperparameters,
             seed=spec.seed,
         )
-        row, outcome = train_and_evaluate(
+        for run_spec in runs
+    }
+    records = {
+        name: finished_record(plan, out / name, inputs, spec.hook) for name, plan in plans.items()
+    }
+    for name in (name for name, record in records.items() if record is not None):
+        log(f"{name}: already trained, reusing {out / name / SAE_FOLDER}")
+    training_failed = _train_in_passes(
+        [name for name, record in records.items() if record is None],
+        plans,
+        out,
+        inputs,
+        spec,
+        progress,
+        log,
+    )
+    rows, failed = [], []
+    for name, plan in plans.items():
+        if name in training_failed:
+            reason = training_failed[name]
+            rows.append(
+                {
+                    "run": name,
+                    "trainer": plan.trainer,
+                    "d_sae": plan.d_sae,
+                    **plan.hyperparameters,
+                    "training_failed": reason,
+                }
+            )
+            failed.append((name, "training", name, reason))
+            continue
+        record = records[name] or read_json_object(out / name / TRAINING_RESULTS)
+        row, outcome = evaluate_trained(
             plan,
-            out / run_spec.name,
+            out / name,
+            record,
             inputs,
             spec.hook,
             spec.evals,
@@ -342,9 +406,54 @@ def sweep(file: Path, out: Path, device: str, progress=None, log: Log = print) -
             overrides,
         )
         rows.append(row)
-        failed += [(run_spec.name, *failure) for failure in (outcome.failed if outcome else [])]
+        failed += [(name, *failure) for failure in (outcome.failed if outcome else [])]
     csv_path, md_path = write_summary(out, rows)
     return SweepOutcome(rows, csv_path, md_path, failed)
+
+
+def _train_in_passes(
+    names: list[str],
+    plans: dict[str, TrainingPlan],
+    out: Path,
+    inputs: TrainingInputs,
+    spec: SweepFile,
+    progress,
+    log: Log,
+) -> dict[str, str]:
+    """Train the named runs, together where they share a stream and fit the memory budget.
+    Returns why each run whose training failed (it diverged) did so."""
+    if not names:
+        return {}
+    budget = (
+        int(spec.memory_budget_gb * 2**30)
+        if spec.memory_budget_gb is not None
+        else default_budget_bytes(inputs.device)
+    )
+    d_in = inputs.model.hook_width(spec.hook)
+    passes = training_passes([plans[name] for name in names], d_in, budget)
+    failed: dict[str, str] = {}
+    for number, indices in enumerate(passes, 1):
+        members = [names[i] for i in indices]
+        log(
+            f"training pass {number} of {len(passes)} ({budget / 2**30:.1f} GB budget): "
+            + ", ".join(members)
+        )
+        results = train_together(
+            [plans[name] for name in members],
+            [out / name for name in members],
+            inputs.model,
+            spec.hook,
+            inputs.contexts,
+            inputs.cache,
+            inputs.device,
+            progress,
+            log,
+        )
+        for name, result in zip(members, results, strict=True):
+            if isinstance(result, SaeevalError):
+                log(f"{name}: {result}")
+                failed[name] = str(result)
+    return failed
 
 
 def fit_pca(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -95,21 +96,27 @@ def test_train_then_evaluate(tmp_path, embedded_model):
 
 @pytest.mark.embedded
 def test_sweep_runs_a_grid_and_summarises(tmp_path, embedded_model):
+    """The grid trains in one pass; a run that diverges is named and the others go on."""
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text(
         "tokens: 4096\nbatch_size: 512\nd_sae: 1152\n"
         "eval_overrides: [core.batch_size_prompts=4, core.n_eval_reconstruction_batches=1,"
         " core.n_eval_sparsity_variance_batches=2]\n"
         "grid:\n  - trainer: topk\n    k: [8, 16]\n  - trainer: gated\n"
+        "  - trainer: standard\n    lr: 1.0e+9\n"
     )
     out = tmp_path / "grid"
     code, text = invoke("sweep", sweep, "--out", out, "--device", "cpu")
-    assert code == 0, text
-    lines = (out / "summary.csv").read_text().splitlines()
-    assert lines[0].startswith("run,trainer,d_sae,k,training_steps,final_loss")
-    assert [line.split(",")[0] for line in lines[1:]] == ["topk_k8", "topk_k16", "gated"]
+    assert code == 1, text
+    assert "training pass 1 of 1" in text and "training diverged" in text
+    with open(out / "summary.csv") as f:
+        rows = {row["run"]: row for row in csv.DictReader(f)}
+    assert list(rows) == ["topk_k8", "topk_k16", "gated", "standard"]
+    assert "training diverged" in rows["standard"]["training_failed"]
     for name in ("topk_k8", "topk_k16", "gated"):
+        assert float(rows[name]["train_runs_in_pass"]) == 4 and not rows[name]["training_failed"]
+        assert rows[name]["ce_loss_score"]
         assert (out / name / "final_info.json").is_file()
     assert "| topk_k16 | topk | 1152 | 16 |" in (out / "summary.md").read_text()
-    code, text = invoke("sweep", sweep, "--out", out, "--device", "cpu")  # everything is done
-    assert code == 0 and text.count("already trained") == 3
+    code, text = invoke("sweep", sweep, "--out", out, "--device", "cpu")  # only the failure reruns
+    assert code == 1 and text.count("already trained") == 3 and "training diverged" in text

@@ -16,7 +16,8 @@ from saeeval.data.contexts import ContextSet
 from saeeval.data.text_datasets import TextDataset
 from saeeval.errors import SaeevalError
 from saeeval.saes import load_sae
-from saeeval.trainers.loop import TrainingPlan, train
+from saeeval.trainers.grid import training_bytes, training_passes
+from saeeval.trainers.loop import TrainingPlan, train, train_together
 from saeeval.trainers.record import write_final_info
 from saeeval.trainers.sweep import SweepFile
 
@@ -267,3 +268,122 @@ def test_the_record_names_everything_that_defines_the_run(tmp_path, setup):
         "train",
         contexts.key,
     )
+
+
+def _same_training(a: Path, b: Path) -> None:
+    """Two run folders hold the same trained SAE and the same training curves."""
+    sae_a, sae_b = load_sae(a / "sae").sae, load_sae(b / "sae").sae
+    for name, param in sae_a.named_parameters():
+        torch.testing.assert_close(getattr(sae_b, name), param, rtol=0, atol=0, msg=name)
+    with open(a / "training_curves.csv") as fa, open(b / "training_curves.csv") as fb:
+        assert list(csv.DictReader(fa)) == list(csv.DictReader(fb))
+
+
+GRID = {
+    "topk": plan(),
+    "standard": plan("standard", hyperparameters={"lr": 2e-3, "sparsity_penalty": 0.05}),
+    "matryoshka": plan(
+        "matryoshka_batch_topk",
+        hyperparameters={"k": 8, "lr": 2e-3, "group_fractions": [0.25, 0.75]},
+    ),
+    "custom": plan(
+        f"{CUSTOM}:PlainL1Trainer", hyperparameters={"lr": 3e-3, "sparsity_penalty": 0.01}
+    ),
+}
+
+
+def test_runs_trained_together_equal_runs_trained_alone(tmp_path, setup):
+    model, contexts, cache = setup
+    names = list(GRID)
+    outcomes = train_together(
+        [GRID[n] for n in names],
+        [tmp_path / "together" / n for n in names],
+        model,
+        HOOK,
+        contexts,
+        cache,
+        log=lambda m: None,
+    )
+    assert all(not isinstance(o, SaeevalError) for o in outcomes)
+    for name in names:
+        alone = tmp_path / "alone" / name
+        train(GRID[name], alone, model, HOOK, contexts, cache, log=lambda m: None)
+        _same_training(alone, tmp_path / "together" / name)
+        record = json.loads((tmp_path / "together" / name / "training_results.json").read_text())
+        assert record["run"]["runs_in_pass"] == len(names)
+
+
+def test_runs_trained_together_resume_each_from_its_own_checkpoint(tmp_path, setup, monkeypatch):
+    """Interrupted mid-pass, two runs hold checkpoints at different steps; the rerun replays the
+    stream from the earlier one and each run ends as it would have alone."""
+    model, contexts, cache = setup
+    plans = [
+        plan(checkpoint_every=8),
+        plan(hyperparameters={"k": 4, "lr": 2e-3}, checkpoint_every=5),
+    ]
+    outs = [tmp_path / "k8", tmp_path / "k4"]
+    for p, out in zip(plans, outs, strict=True):
+        train(p, tmp_path / "alone" / out.name, model, HOOK, contexts, cache, log=lambda m: None)
+
+    import saeeval.trainers.topk
+
+    original = saeeval.trainers.topk.TopKTrainer.update
+    calls = []
+
+    def interrupted_update(self, step, activations):
+        calls.append(step)
+        if len(calls) == 21:  # the first run's step 10: checkpoints at 8 and 10
+            raise KeyboardInterrupt
+        return original(self, step, activations)
+
+    monkeypatch.setattr(saeeval.trainers.topk.TopKTrainer, "update", interrupted_update)
+    with pytest.raises(KeyboardInterrupt):
+        train_together(plans, outs, model, HOOK, contexts, cache, log=lambda m: None)
+    monkeypatch.setattr(saeeval.trainers.topk.TopKTrainer, "update", original)
+    steps = [torch.load(o / "checkpoints" / "last.pt", weights_only=False)["step"] for o in outs]
+    assert steps == [8, 10]
+    messages = []
+    outcomes = train_together(plans, outs, model, HOOK, contexts, cache, log=messages.append)
+    assert [o.resumed_from for o in outcomes] == [8, 10]
+    assert "k4: resuming from step 10 of 32" in messages
+    for out in outs:
+        _same_training(tmp_path / "alone" / out.name, out)
+
+
+def test_a_run_that_diverges_stops_alone(tmp_path, setup):
+    model, contexts, cache = setup
+    bad = plan("standard", hyperparameters={"lr": 1e9, "sparsity_penalty": 0.1})
+    outcomes = train_together(
+        [bad, plan()],
+        [tmp_path / "bad", tmp_path / "good"],
+        model,
+        HOOK,
+        contexts,
+        cache,
+        log=lambda m: None,
+    )
+    assert isinstance(outcomes[0], SaeevalError) and "training diverged" in str(outcomes[0])
+    assert not (tmp_path / "bad" / "sae").exists()
+    train(plan(), tmp_path / "alone", model, HOOK, contexts, cache, log=lambda m: None)
+    _same_training(tmp_path / "alone", tmp_path / "good")
+
+
+def test_runs_that_read_different_streams_are_not_trained_together(tmp_path, setup):
+    model, contexts, cache = setup
+    with pytest.raises(SaeevalError, match="must share tokens, batch size, seed and context"):
+        train_together(
+            [plan(), plan(seed=1)], [tmp_path / "a", tmp_path / "b"], model, HOOK, contexts, cache
+        )
+
+
+def test_training_passes_fit_the_budget_and_keep_streams_apart():
+    small, large = plan(d_sae=128), plan(d_sae=4096)
+    d_in = 64
+    one = training_bytes(small, d_in)
+    assert training_bytes(large, d_in) > 30 * one  # grows with d_sae
+    assert training_passes([small] * 4, d_in, 4 * one) == [[0, 1, 2, 3]]
+    assert training_passes([small] * 4, d_in, 2 * one) == [[0, 1], [2, 3]]
+    # A run over the budget trains alone; runs of another stream never join a pass.
+    assert training_passes([small, large, small], d_in, 3 * one) == [[0, 2], [1]]
+    assert training_passes([small, plan(seed=1), small], d_in, 10 * one) == [[0, 2], [1]]
+    assert training_passes([small, plan(batch_size=128), small], d_in, 10 * one) == [[0, 2], [1]]

@@ -77,6 +77,9 @@ class CustomTrainer:
             raise SaeevalError(
                 f"--trainer {spec}: {cls.__name__} takes no parameter(s) {', '.join(unknown)}"
             )
+        # Seeded here too, so a trainer that takes no seed still starts the same every time
+        # (alone, resumed, or trained beside other runs).
+        torch.manual_seed(int(values.get("seed") or 0))
         try:
             self.inner = cls(**{**kwargs, **extra})
         except Exception as exc:

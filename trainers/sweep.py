@@ -5,6 +5,7 @@
     dataset: offline
     tokens: 1000000
     batch_size: 1024
+    memory_budget_gb: 8            # default: half the memory free when the sweep starts
     d_sae: 4608
     evals: [core]
     eval_overrides: [core.n_eval_reconstruction_batches=8]   # like `saeeval run --set`
@@ -15,8 +16,11 @@
       - trainer: standard
         sparsity_penalty: [0.02, 0.05]
 
-Every run trains into OUT/<run name>/ (resumable), is evaluated, and the sweep ends with
-OUT/summary.csv and OUT/summary.md holding each run's training and eval numbers.
+The runs train together, in one pass over the activation stream (as many passes as
+`memory_budget_gb` needs; see trainers/grid.py). Every run trains into OUT/<run name>/ (resumable
+on its own, with the result it would have trained alone), is evaluated, and the sweep ends with
+OUT/summary.csv and OUT/summary.md holding each run's training and eval numbers. A run whose
+training diverges is named in the summary and the sweep goes on.
 """
 
 from __future__ import annotations
@@ -48,6 +52,11 @@ class SweepFile(BaseModel):
     batch_size: int = Field(default=1024, gt=0)
     d_sae: int = Field(default=4608, gt=0)
     seed: int = 0
+    memory_budget_gb: float | None = Field(
+        default=None,
+        gt=0,
+        description="memory one training pass may use; default half of what is free at the start",
+    )
     evals: list[str] = Field(default_factory=lambda: ["core"])
     eval_overrides: list[str] = Field(
         default_factory=list, description="like --set: EVAL.FIELD=VALUE for every run's evals"
