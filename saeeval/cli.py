@@ -313,6 +313,9 @@ def train(
     dataset: Annotated[str | None, typer.Option(help="training text (default: offline)")] = None,
     seed: Annotated[int, typer.Option()] = 0,
     checkpoint_every: Annotated[int, typer.Option(help="steps between checkpoints")] = 250,
+    dtype: Annotated[
+        str, typer.Option(help="the model's dtype for activations: float32, bfloat16, float16")
+    ] = "float32",
 ) -> None:
     """Train an SAE, save it in SAELens format with a training record, optionally evaluate it."""
     from saeeval.results import read_results
@@ -334,7 +337,7 @@ def train(
         overrides = parse_overrides(set_ or [])
         with _progress() as progress:
             row, outcome = train_run(
-                plan, out, model, hook, device, dataset, evals, overrides, progress, _log
+                plan, out, model, hook, device, dataset, evals, overrides, progress, _log, dtype
             )
         if evals:
             _summary(read_results(out / EVAL_FOLDER, []))

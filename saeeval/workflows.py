@@ -77,12 +77,14 @@ def load_training_inputs(
     dataset: str | None,
     n_contexts: int,
     progress=None,
+    dtype: str = "float32",
 ) -> TrainingInputs:
-    """The model (a bad hook fails here, before any work), a cache and `n_contexts` contexts of
-    the dataset's train part."""
+    """The model in `dtype` (a bad hook fails here, before any work), a cache and `n_contexts`
+    contexts of the dataset's train part. The dtype is the model's, for collecting activations;
+    SAEs train in float32 whatever it is."""
     parse_hook(hook)
     torch_device = str(resolve_device(device))
-    model = load_model(model_name, torch_device)
+    model = load_model(model_name, torch_device, dtype)
     model.hook_width(hook)
     cache = ActivationCache()
     context = EvalContext(model=model, cache=cache, dataset_spec=dataset, progress=progress)
@@ -321,11 +323,12 @@ def train_run(
     overrides: dict[str, dict[str, Any]],
     progress=None,
     log: Log = print,
+    dtype: str = "float32",
 ) -> tuple[dict[str, Any], RunOutcome | None]:
     """`saeeval train`: check everything cheap, load the inputs, train, evaluate."""
     check_request(plan.trainer, hook, model, dataset, evals, overrides)
     inputs = load_training_inputs(
-        model, hook, device, dataset, training_contexts_needed(plan.tokens), progress
+        model, hook, device, dataset, training_contexts_needed(plan.tokens), progress, dtype
     )
     return train_and_evaluate(plan, out, inputs, hook, evals, dataset, progress, log, overrides)
 
@@ -350,7 +353,13 @@ def sweep(file: Path, out: Path, device: str, progress=None, log: Log = print) -
     for trainer in dict.fromkeys(run_spec.trainer for run_spec in runs):
         check_request(trainer, spec.hook, spec.model, spec.dataset, spec.evals, overrides)
     inputs = load_training_inputs(
-        spec.model, spec.hook, device, spec.dataset, training_contexts_needed(spec.tokens), progress
+        spec.model,
+        spec.hook,
+        device,
+        spec.dataset,
+        training_contexts_needed(spec.tokens),
+        progress,
+        spec.dtype,
     )
     plans = {
         run_spec.name: TrainingPlan(

@@ -56,6 +56,7 @@ def test_trainers_are_listed():
         ),
         (["--trainer", f"{CUSTOM}:Missing"], "defines no class 'Missing'"),
         (["--trainer", "topk", "--param", "k32"], "--param 'k32': expected NAME=VALUE"),
+        (["--trainer", "topk", "--dtype", "float64"], "--dtype must be one of float32, float16"),
     ],
 )
 def test_bad_training_requests(tmp_path, embedded_model, args, message):
@@ -92,6 +93,23 @@ def test_train_then_evaluate(tmp_path, embedded_model):
     training = summary["training results for layer 6"]
     assert training["config"]["trainer_class"] == "TopKTrainer"
     assert training["final_info"]["training_steps"] == 16
+
+
+@pytest.mark.embedded
+def test_train_on_a_bfloat16_model(tmp_path, embedded_model):
+    """Activations come from the model in bfloat16, the SAE trains and is saved in float32, and
+    its evals run on the same bfloat16 model; every record says so."""
+    out = tmp_path / "bf16"
+    args = ["--trainer", "topk", "--k", "16", "--out", out, "--dtype", "bfloat16"]
+    code, text = invoke("train", *args, "--eval", "core", *TINY, *SMALL_EVAL)
+    assert code == 0, text
+    record = json.loads((out / "training_results.json").read_text())
+    assert record["run"]["model_dtype"] == "bfloat16"
+    cfg = json.loads((out / "sae" / "cfg.json").read_text())
+    assert cfg["dtype"] == "float32" and cfg["metadata"]["model_dtype"] == "bfloat16"
+    result = json.loads((out / "eval" / "core" / "bf16_eval_results.json").read_text())
+    assert result["eval_config"]["llm_dtype"] == "bfloat16"
+    assert 0 < result["eval_result_metrics"]["reconstruction_quality"]["explained_variance"] <= 1
 
 
 @pytest.mark.embedded

@@ -387,3 +387,20 @@ def test_training_passes_fit_the_budget_and_keep_streams_apart():
     assert training_passes([small, large, small], d_in, 3 * one) == [[0, 2], [1]]
     assert training_passes([small, plan(seed=1), small], d_in, 10 * one) == [[0, 2], [1]]
     assert training_passes([small, plan(batch_size=128), small], d_in, 10 * one) == [[0, 2], [1]]
+
+
+def test_training_on_a_bfloat16_model_trains_a_float32_sae_and_says_so(tmp_path, setup):
+    _, contexts, cache = setup
+    model = tiny_model("llama")
+    model.model.to(torch.bfloat16)
+    outcome = train(plan(), tmp_path, model, HOOK, contexts, cache, log=lambda m: None)
+    run = outcome.record["run"]
+    assert run["model_dtype"] == "bfloat16" and run["model_fingerprint"].endswith("@bfloat16")
+    sae = load_sae(outcome.sae_dir).sae
+    assert sae.cfg.extra["model_dtype"] == "bfloat16"
+    assert all(p.dtype == torch.float32 for p in sae.parameters())
+    x = model.activations(contexts.tokens[:4], [HOOK])[HOOK][:, 1:].float()
+    assert ((x - sae(x)).pow(2).sum() / (x - x.mean((0, 1))).pow(2).sum()) < 1.0
+    # The dtype is part of what defines the run: the float32 model cannot resume this one.
+    with pytest.raises(SaeevalError, match="belongs to a different training configuration"):
+        train(plan(), tmp_path, setup[0], HOOK, contexts, cache, log=lambda m: None)

@@ -350,6 +350,7 @@ class _Run:
             "training_tokens": plan.total_steps * plan.batch_size,
             "activation_norm_scaling_factor": scale,
             "trainer_hyperparameters": plan.hyperparameters,
+            "model_dtype": model.dtype_name,
         }
         sae_dir = save_sae(sae.cpu(), self.out / SAE_FOLDER)
 
@@ -381,6 +382,7 @@ class _Run:
             "dataset_part": contexts.part,
             "contexts": contexts.key,
             "model": model.name,
+            "model_dtype": model.dtype_name,  # of the activations; the SAE trained in float32
             "model_fingerprint": model.fingerprint,
             "hook": hook,
             "plan": plan.model_dump(),

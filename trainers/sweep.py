@@ -5,6 +5,7 @@
     dataset: offline
     tokens: 1000000
     batch_size: 1024
+    dtype: float32                 # the model's; SAEs train in float32 either way
     memory_budget_gb: 8            # default: half the memory free when the sweep starts
     d_sae: 4608
     evals: [core]
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -52,6 +53,9 @@ class SweepFile(BaseModel):
     batch_size: int = Field(default=1024, gt=0)
     d_sae: int = Field(default=4608, gt=0)
     seed: int = 0
+    dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        default="float32", description="the model's dtype for collecting activations"
+    )
     memory_budget_gb: float | None = Field(
         default=None,
         gt=0,
