@@ -47,7 +47,7 @@ def worker(mode: str, out: Path, tokens: int, d_sae: int, run: str | None) -> No
     grid = plans(tokens, d_sae)
     args = (inputs.model, HOOK, inputs.contexts, inputs.cache, "cpu")
     if mode == "collect":
-        n = min(len(inputs.contexts), -(-tokens // 126))
+        n = min(len(inputs.contexts), next(iter(grid.values())).stream_contexts)
         ActivationStream(inputs.model, inputs.contexts, HOOK, 0, n, inputs.cache)
     elif mode == "together":
         train_together(list(grid.values()), [out / "together" / n for n in grid], *args, log=print)

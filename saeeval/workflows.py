@@ -377,7 +377,7 @@ def sweep(file: Path, out: Path, device: str, progress=None, log: Log = print) -
     }
     for name in (name for name, record in records.items() if record is not None):
         log(f"{name}: already trained, reusing {out / name / SAE_FOLDER}")
-    training_failed = _train_in_passes(
+    trained, training_failed = _train_in_passes(
         [name for name, record in records.items() if record is None],
         plans,
         out,
@@ -386,6 +386,7 @@ def sweep(file: Path, out: Path, device: str, progress=None, log: Log = print) -
         progress,
         log,
     )
+    records.update(trained)
     rows, failed = [], []
     for name, plan in plans.items():
         if name in training_failed:
@@ -401,11 +402,10 @@ def sweep(file: Path, out: Path, device: str, progress=None, log: Log = print) -
             )
             failed.append((name, "training", name, reason))
             continue
-        record = records[name] or read_json_object(out / name / TRAINING_RESULTS)
         row, outcome = evaluate_trained(
             plan,
             out / name,
-            record,
+            records[name],
             inputs,
             spec.hook,
             spec.evals,
@@ -428,11 +428,14 @@ def _train_in_passes(
     spec: SweepFile,
     progress,
     log: Log,
-) -> dict[str, str]:
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
     """Train the named runs, together where they share a stream and fit the memory budget.
-    Returns why each run whose training failed (it diverged) did so."""
+    Returns the training record of each run trained, and why each run whose training failed (it
+    diverged) did so."""
+    trained: dict[str, dict[str, Any]] = {}
+    failed: dict[str, str] = {}
     if not names:
-        return {}
+        return trained, failed
     budget = (
         int(spec.memory_budget_gb * 2**30)
         if spec.memory_budget_gb is not None
@@ -440,7 +443,6 @@ def _train_in_passes(
     )
     d_in = inputs.model.hook_width(spec.hook)
     passes = training_passes([plans[name] for name in names], d_in, budget)
-    failed: dict[str, str] = {}
     for number, indices in enumerate(passes, 1):
         members = [names[i] for i in indices]
         log(
@@ -462,7 +464,9 @@ def _train_in_passes(
             if isinstance(result, SaeevalError):
                 log(f"{name}: {result}")
                 failed[name] = str(result)
-    return failed
+            else:
+                trained[name] = result.record
+    return trained, failed
 
 
 def fit_pca(

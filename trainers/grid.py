@@ -1,9 +1,10 @@
 """Which runs of a grid train together: one pass over the activation stream for every set of runs
 that share it, split into as many passes as a memory budget needs.
 
-Runs share a stream when they read the same batches: the same tokens, batch size, seed and
-context size (model, hook and data are the sweep's own). Each pass holds runs whose estimated
-training memory fits the budget together; a run larger than the budget trains alone.
+Runs share a stream when they read the same batches (`TrainingPlan.stream_key`: tokens, batch
+size, seed and context size; model, hook and data are the sweep's own). Each pass holds runs
+whose estimated training memory fits the budget together; a run larger than the budget trains
+alone.
 """
 
 from __future__ import annotations
@@ -47,13 +48,12 @@ def training_passes(plans: list[TrainingPlan], d_in: int, budget_bytes: int) -> 
     still has room (first fit, in the grid's order)."""
     passes: list[tuple[tuple, list[int], int]] = []  # (stream, runs, bytes)
     for index, plan in enumerate(plans):
-        stream = (plan.tokens, plan.batch_size, plan.seed, plan.context_size)
         need = training_bytes(plan, d_in)
-        for number, (other, members, used) in enumerate(passes):
-            if other == stream and used + need <= budget_bytes:
+        for number, (stream, members, used) in enumerate(passes):
+            if stream == plan.stream_key and used + need <= budget_bytes:
                 members.append(index)
-                passes[number] = (other, members, used + need)
+                passes[number] = (stream, members, used + need)
                 break
         else:
-            passes.append((stream, [index], need))
+            passes.append((plan.stream_key, [index], need))
     return [members for _, members, _ in passes]

@@ -55,6 +55,16 @@ class TrainingPlan(BaseModel):
     def total_steps(self) -> int:
         return self.tokens // self.batch_size
 
+    @property
+    def stream_key(self) -> tuple[int, int, int, int]:
+        """What decides the batches a run reads: runs with equal keys can share one stream."""
+        return (self.tokens, self.batch_size, self.seed, self.context_size)
+
+    @property
+    def stream_contexts(self) -> int:
+        """Contexts the stream reads for `tokens` (BOS and one separator dropped from each)."""
+        return math.ceil(self.tokens / (self.context_size - 2))
+
     def fingerprint(self, model: ModelAdapter, hook: str, contexts: ContextSet) -> str:
         payload = json.dumps(
             {
@@ -162,7 +172,7 @@ def train_together(
     others go on."""
     if len(plans) != len(outs) or not plans:
         raise SaeevalError("train_together needs one output folder per plan, and some plans")
-    shared = {(p.tokens, p.batch_size, p.seed, p.context_size) for p in plans}
+    shared = {p.stream_key for p in plans}
     if len(shared) > 1:
         raise SaeevalError(
             "runs trained together must share tokens, batch size, seed and context size; got "
@@ -176,7 +186,7 @@ def train_together(
     d_in = model.hook_width(hook)
     require_train_part(contexts)
     available = len(contexts)
-    wanted = math.ceil(first_plan.tokens / (first_plan.context_size - 2))
+    wanted = first_plan.stream_contexts
     n_contexts = min(available, wanted)
     if wanted > available:
         log(
@@ -184,12 +194,18 @@ def train_together(
             f"training tokens; {first_plan.tokens} tokens means about {wanted / available:.1f} "
             f"passes over them"
         )
+    # Every request (checkpoint, trainer, hyperparameters) is checked before any activation
+    # is collected.
     runs = [
-        _Run(plan, Path(out), plan.fingerprint(model, hook, contexts), device)
+        _Run(
+            plan,
+            Path(out),
+            plan.fingerprint(model, hook, contexts),
+            _trainer_factory(plan, d_in, device, model, hook),
+            device,
+        )
         for plan, out in zip(plans, outs, strict=True)
     ]
-    for run in runs:  # every request is checked before any activation is collected
-        run.build_trainer = _trainer_factory(run.plan, d_in, device, model, hook)
 
     stream = ActivationStream(
         model, contexts, hook, 0, n_contexts, cache, seed=first_plan.seed, progress=progress
@@ -211,7 +227,9 @@ def train_together(
         if not training:
             break
         for run in training:
+            started = time.perf_counter()
             run.update(step, batch, began)
+            run.step_seconds += time.perf_counter() - started
         if task is not None:
             lead = training[0]
             description = (
@@ -235,8 +253,9 @@ def train_together(
 class _Run:
     """One run's state inside a (possibly shared) pass: trainer, checkpoint, curves."""
 
-    def __init__(self, plan: TrainingPlan, out: Path, fingerprint: str, device: str):
+    def __init__(self, plan: TrainingPlan, out: Path, fingerprint: str, build_trainer, device):
         self.plan, self.out, self.fingerprint, self.device = plan, out, fingerprint, device
+        self.build_trainer = build_trainer  # first batch -> trainer
         self.checkpoint_path = out / CHECKPOINT
         self.state = None
         if self.checkpoint_path.is_file():
@@ -252,7 +271,6 @@ class _Run:
         self.step_seconds = 0.0  # this session's time in this run's own steps and checkpoints
         self.logs: dict[str, float] = {}
         self.failure: SaeevalError | None = None
-        self.build_trainer = None
         self.trainer = None
         self.scale = 1.0
         self.rng: tuple[torch.Tensor, ...] = ()
@@ -272,13 +290,6 @@ class _Run:
         self.rng = _rng_state(self.device)
 
     def update(self, step: int, batch: torch.Tensor, began: float) -> None:
-        started = time.perf_counter()
-        try:
-            self._update(step, batch, began)
-        finally:
-            self.step_seconds += time.perf_counter() - started
-
-    def _update(self, step: int, batch: torch.Tensor, began: float) -> None:
         plan = self.plan
         # Runs trained together interleave their steps; each keeps its own random-number state
         # so a trainer that draws random numbers draws what it would alone.
