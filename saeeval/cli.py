@@ -250,7 +250,8 @@ def list_evals(
             return
         for eval_ in all_evals():
             doc = type(eval_).__doc__ or sys.modules[type(eval_).__module__].__doc__ or ""
-            typer.echo(f"{eval_.name:16s} {eval_.eval_type_id:28s} {doc.strip().splitlines()[0]}")
+            summary = doc.strip().splitlines()[0] if doc.strip() else ""
+            typer.echo(f"{eval_.name:16s} {eval_.eval_type_id:28s} {summary}".rstrip())
 
 
 def _print_fields(eval_) -> None:
@@ -391,6 +392,50 @@ def report(
     with _user_errors():
         path = build_report(results, out)
     console.print(f"wrote {path}")
+
+
+@app.command()
+def compare(
+    results: Annotated[list[Path], typer.Argument(help="results folders of the SAEs to compare")],
+    baseline: Annotated[
+        str,
+        typer.Option(
+            help="an SAE id in the results, or a folder of baseline results (one SAE, or one "
+            "architecture at one width over several L0s, compared at matched L0)"
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="folder for comparison.csv, .md and .tex")] = Path(
+        "comparison"
+    ),
+    allow_mismatch: Annotated[
+        bool, typer.Option(help="compare results of different models, hooks, data or presets")
+    ] = False,
+) -> None:
+    """Each SAE's headline metrics against a baseline, with 95% intervals of the differences."""
+    import pandas as pd
+
+    from saeeval.comparison import compare as run_compare
+    from saeeval.comparison import write_comparison
+
+    with _user_errors():
+        frame = run_compare(results, baseline, allow_mismatch)
+        paths = write_comparison(frame, out)
+    table = Table("SAE", "baseline", "eval", "metric", "value", "baseline", "delta", "95% CI")
+    for row in frame.itertuples(index=False):
+        if pd.isna(row.delta):
+            cells = ["", "", row.note]
+        else:
+            interval = "" if pd.isna(row.ci_low) else f"[{row.ci_low:+.4f}, {row.ci_high:+.4f}]"
+            delta = f"{row.delta:+.4f}"
+            if row.significant:
+                delta, interval = f"[bold]{delta}[/bold]", f"[bold]{interval} *[/bold]"
+            cells = [f"{row.baseline_value:.4f}", delta, interval]
+        table.add_row(
+            row.sae_id, row.baseline_id, row.eval_type_id, row.metric, f"{row.value:.4f}", *cells
+        )
+    console.print(table)
+    console.print("* the 95% interval of the difference excludes 0")
+    console.print(f"wrote {', '.join(str(p) for p in paths)}")
 
 
 @app.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from saeeval.saes import ARCHITECTURE_SPECS, SAE, SAEConfig, save_sae
@@ -88,3 +89,32 @@ def marker_pixels(image, cycle_index: int) -> int:
 
     colour = matplotlib.colors.to_rgb(f"C{cycle_index}")
     return int((np.abs(image[..., :3] - np.array(colour)).max(axis=-1) < 0.02).sum())
+
+
+def assert_intervals_match_headlines(result: dict, min_metrics: int = 1) -> None:
+    """Every headline metric with recorded units: the units reproduce the headline value and the
+    95% interval holds it; at least `min_metrics` metrics carry an interval."""
+    import math
+
+    from saeeval.evals.registry import headline_metrics
+    from saeeval.uncertainty import KEY, interval, metric_units
+
+    headline = {m.key: m for m in headline_metrics(result["eval_type_id"])}
+    recorded = result["eval_result_unstructured"][KEY]
+    assert recorded["level"] == 0.95 and "bootstrap" in recorded["method"]
+    assert set(recorded["metrics"]) <= set(headline)
+    with_interval = 0
+    for key, entry in recorded["metrics"].items():
+        value = headline[key].value(result)
+        units = metric_units(result, key)
+        # The headlines are float32 means, as in the reference; the units are float64 sums. A score
+        # such as (ablated - sae) / (ablated - clean) near 0 loses float32's ~1e-7 relative
+        # precision of ~4-nat losses to cancellation: about 1e-5 absolute.
+        assert units.point() == pytest.approx(value, rel=1e-5, abs=2e-5), key
+        assert entry["value"] == units.point(), key
+        assert (entry["ci_low"], entry["ci_high"]) == interval(units)
+        if entry["ci_low"] is not None:
+            with_interval += 1
+            assert entry["ci_low"] <= value + 1e-9 and value - 1e-9 <= entry["ci_high"], key
+            assert math.isfinite(entry["ci_low"]) and math.isfinite(entry["ci_high"])
+    assert with_interval >= min_metrics

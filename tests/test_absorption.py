@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import random_sae, saebench_schema, saved
+from helpers import assert_intervals_match_headlines, random_sae, saebench_schema, saved
 from reference_models import hooked_transformer_twin, reference_sae
 from tiny_models import char_tokenizer, tiny_model
 
@@ -404,6 +404,7 @@ def test_absorption_end_to_end_on_the_embedded_model(tmp_path, embedded_model, i
         for d in details:
             rate = d["num_full_absorption"] / d["num_probe_true_positives"]
             assert d["full_absorption_rate"] == pytest.approx(rate)
+        assert_intervals_match_headlines(result, min_metrics=3)
         probe = result["eval_result_unstructured"]["letter_probe"]
         # SmolLM2 knows first letters: its residual stream at layer 6 spells them out well.
         assert probe["mean_f1"] > 0.6 and probe["accuracy"] > 0.6

@@ -7,7 +7,7 @@ import json
 
 import jsonschema
 import pytest
-from helpers import random_sae, saebench_schema, saved
+from helpers import assert_intervals_match_headlines, random_sae, saebench_schema, saved
 from tiny_models import tiny_model
 
 from saeeval.activations import ActivationCache
@@ -80,6 +80,9 @@ def test_probing_evals_on_a_tiny_model(tmp_path, isolated_cache):
     results = _check_results(outcome, 1)
 
     probing = results["sparse_probing"][0]
+    # SCR has one class pair on the built-in data: its headlines have a unit but no interval.
+    for name, with_interval in (("sparse_probing", 5), ("scr", 0), ("tpp", 2)):
+        assert_intervals_match_headlines(results[name][0], min_metrics=with_interval)
     # Built-in data is recognisable from eval_config.dataset_names alone.
     for result in (probing, results["scr"][0], results["tpp"][0]):
         names = result["eval_config"]["dataset_names"]

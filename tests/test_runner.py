@@ -8,7 +8,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from helpers import random_sae, saebench_schema, saved
+from helpers import assert_intervals_match_headlines, random_sae, saebench_schema, saved
 from tiny_models import tiny_model
 
 from saeeval.activations import ActivationCache
@@ -83,6 +83,7 @@ def test_results_follow_saebench_layout_and_schema(tmp_path, text_file, llama, i
         assert len(result["eval_result_details"]) == 128
         assert result["eval_config"]["dataset"] == str(text_file)
         assert result["eval_config"]["dataset_fingerprint"].startswith("sha256:")
+        assert_intervals_match_headlines(result, min_metrics=6)
     # SAEBench's own readers take our folder as it is.
     loaded = graphing_utils.get_eval_results([str(p) for p in paths])
     assert set(loaded) == {"a", "b"} and loaded["a"]["sae_class"] == "topk"

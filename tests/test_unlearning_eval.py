@@ -12,7 +12,7 @@ import jsonschema
 import numpy as np
 import pytest
 import torch
-from helpers import random_sae, saebench_schema, saved
+from helpers import assert_intervals_match_headlines, random_sae, saebench_schema, saved
 from test_unlearning_parity import letter_tokenizer
 from tiny_models import tiny_model
 from unlearning_files import write_forget_corpus, write_mmlu, write_wikitext, write_wmdp
@@ -78,6 +78,7 @@ def test_offline_run_writes_saebench_results_with_a_row_per_setting(tmp_path, is
     assert all(
         p.endswith(f"unlearning/{i}_eval_results.json") for p, i in zip(paths, "ab", strict=True)
     )
+    with_intervals = 0
     for path in paths:
         result = json.loads(open(path).read())
         jsonschema.validate(result, saebench_schema("unlearning"))
@@ -93,11 +94,15 @@ def test_offline_run_writes_saebench_results_with_a_row_per_setting(tmp_path, is
         score = result["eval_result_metrics"]["unlearning"]["unlearning_score"]
         qualifying = [r["forget_accuracy"] for r in rows if r["qualifies"]]
         assert score == pytest.approx(1 - min(qualifying + [1.0]))
+        if qualifying:  # the score's unit is a known forget question under the best row
+            assert_intervals_match_headlines(result)
+            with_intervals += 1
         unstructured = result["eval_result_unstructured"]
         for name, counts in unstructured["questions"].items():
             assert counts["n_questions"] == 24 and 0 < counts["n_known"] <= 24, name
             assert counts["baseline_accuracy_known"] == 1.0
         assert unstructured["frequency_contexts"] == {"forget": [16, 64], "retain": [16, 64]}
+    assert with_intervals >= 1
     # Something was clamped, and some clamp changed an answer.
     rows = [r for p in paths for r in json.loads(open(p).read())["eval_result_details"]]
     assert any(r["n_features_selected"] for r in rows)

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from pydantic import Field
 
+from saeeval import uncertainty
 from saeeval.data import OFFLINE_CORPUS_NAME
 from saeeval.evals.base import (
     ConfigContext,
@@ -346,7 +347,8 @@ class CoreEval:
                 {"index": i, **{k: round(v[i], DETAIL_PRECISION) for k, v in lists.items()}}
                 for i in range(sae.d_sae)
             ]
-        return build_result("core", config.model_dump(), metrics, details, loaded, {})
+        unstructured = {uncertainty.KEY: uncertainty.record(stats.units() | recon.units())}
+        return build_result("core", config.model_dump(), metrics, details, loaded, unstructured)
 
     # Progress helpers: evals report progress only when the caller gave a progress display.
     @staticmethod

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+from saeeval.uncertainty import UnitValues
+
 
 def per_token_kl(
     clean_logits: torch.Tensor, new_logits: torch.Tensor, chunk: int = 4
@@ -105,6 +107,28 @@ class SparsityVariance:
         values["explained_variance"] = (1 - residual_variance / total_variance).item()
         return values
 
+    def units(self) -> dict[str, UnitValues]:
+        """Per-batch values behind the headline metrics of this pass (see saeeval.uncertainty):
+        token means as per-batch sums over token counts, explained variance from its terms."""
+        ids = [f"batch {i}" for i in range(len(self.mean_resid_sum_of_squares))]
+        counts = [float(len(v)) for v in self.per_token["l0"]]
+
+        def token_mean(name: str) -> UnitValues:
+            sums = [float(v.sum()) for v in self.per_token[name]]
+            return UnitValues("batch", ids, {"numerator": sums, "denominator": counts}, "ratio")
+
+        terms = {
+            "residual": [float(v) for v in self.mean_resid_sum_of_squares],
+            "sum_of_squares": [float(v) for v in self.mean_sum_of_squares],
+            "mean_square": [float(v.mean()) for v in self.mean_square_per_dim],
+        }
+        return {
+            "l0": token_mean("l0"),
+            "explained_variance": UnitValues("batch", ids, terms, "explained_variance"),
+            "cossim": token_mean("cossim"),
+            "l2_ratio": token_mean("l2_ratio"),
+        }
+
     def feature_density(self) -> torch.Tensor:
         return self.feature_fires / self.tokens
 
@@ -142,6 +166,27 @@ class Reconstruction:
             v["ce_loss_with_ablation"] - v["ce_loss_without_sae"]
         )
         return v
+
+    def units(self) -> dict[str, UnitValues]:
+        """Per-batch sums behind the CE-loss and KL scores (each a ratio of token sums)."""
+        batches = {k: [float(t.double().sum()) for t in vals] for k, vals in self.values.items()}
+        ids = [f"batch {i}" for i in range(len(batches["ce_loss_with_sae"]))]
+
+        def score(numerator: list[float], denominator: list[float]) -> UnitValues:
+            columns = {"numerator": numerator, "denominator": denominator}
+            return UnitValues("batch", ids, columns, "ratio")
+
+        abl, sae, clean = (
+            batches[k] for k in ("ce_loss_with_ablation", "ce_loss_with_sae", "ce_loss_without_sae")
+        )
+        kl_abl, kl_sae = batches["kl_div_with_ablation"], batches["kl_div_with_sae"]
+        return {
+            "ce_loss_score": score(
+                [a - s for a, s in zip(abl, sae, strict=True)],
+                [a - c for a, c in zip(abl, clean, strict=True)],
+            ),
+            "kl_div_score": score([a - s for a, s in zip(kl_abl, kl_sae, strict=True)], kl_abl),
+        }
 
 
 def max_cosine_similarity(vectors_DF: torch.Tensor, chunk: int = 1024) -> torch.Tensor:

@@ -6,6 +6,7 @@ from saeeval.results.manifest import Manifest
 from saeeval.results.paths import RESULT_SUFFIX, result_path
 from saeeval.results.reader import read_result, read_results
 from saeeval.results.stamp import STAMP_KEY, mismatch, non_finite_metrics, write_result
+from saeeval.results.table import load, load_results, read_final_info
 
 __all__ = [
     "RESULT_SUFFIX",
@@ -13,8 +14,11 @@ __all__ = [
     "Manifest",
     "atomic_write_json",
     "atomic_write_text",
+    "load",
+    "load_results",
     "mismatch",
     "non_finite_metrics",
+    "read_final_info",
     "read_result",
     "read_results",
     "result_path",

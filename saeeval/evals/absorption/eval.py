@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import torch
 from pydantic import Field
 
+from saeeval import uncertainty
 from saeeval.errors import SaeevalError
 from saeeval.evals.absorption.calculator import letter_absorption
 from saeeval.evals.absorption.probes import (
@@ -429,10 +430,27 @@ class AbsorptionEval:
                 for r in rows
             ],
             "notes": notes,
+            uncertainty.KEY: uncertainty.record(_letter_units(details)),
         }
         return build_result(
             EVAL_TYPE_ID, config.model_dump(), metrics, details, loaded, unstructured
         )
+
+
+def _letter_units(details: list[dict[str, Any]]) -> dict[str, uncertainty.UnitValues]:
+    """The headline metrics are means over the measured letters: a letter is the unit."""
+    ids = [d["first_letter"] for d in details]
+    columns = {
+        "mean_absorption_fraction": "mean_absorption_fraction",
+        "mean_full_absorption": "full_absorption_rate",
+        "mean_split_features": "num_split_features",
+    }
+    return {
+        key: uncertainty.UnitValues(
+            "letter", ids, {"value": [float(d[name]) for d in details]}, "mean"
+        )
+        for key, name in columns.items()
+    }
 
 
 def _means(details: list[dict[str, Any]]) -> dict[str, float]:

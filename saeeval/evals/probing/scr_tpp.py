@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import torch
 from pydantic import Field, field_validator
 
+from saeeval import uncertainty
 from saeeval.data.dataset_names import result_name, selection_name
 from saeeval.evals.base import (
     ConfigContext,
@@ -267,7 +268,7 @@ class _ScrTppEval:
                 f"{self.name}: n values above the SAE's {sae.d_sae} latents left out "
                 f"({', '.join(str(n) for n in config.n_values if n > sae.d_sae)})",
             )
-        per_run, unstructured, degenerate = {}, {}, []
+        per_run, unstructured, degenerate, per_class = {}, {}, [], {}
         for data, classes, (probes, clean) in runs:
             stats = sae_statistics_of_texts(sae, data.activations)
             generator = data.generator(config.random_seed, 1)
@@ -307,12 +308,36 @@ class _ScrTppEval:
                 # The model-side probes' own accuracies: is each attribute decodable at all?
                 unstructured[data.name] = {"clean_probe_accuracies": dict(clean)}
             else:
-                per_run[data.name], unstructured[data.texts.name] = tpp_scores(accuracies, clean)
+                per_run[data.name], per_class[data.name] = tpp_scores(accuracies, clean)
+                unstructured[data.texts.name] = per_class[data.name]
         for message in degenerate:
             context.note(loaded, f"{self.name} result is degenerate: {message}")
-        return self._result(loaded, per_run, unstructured, config)
+        units = self._units(per_run, per_class, config.dataset_source)
+        return self._result(loaded, per_run, unstructured, units, config)
 
-    def _result(self, loaded, per_run, unstructured, config) -> dict[str, Any]:
+    def _units(self, per_run, per_class, source) -> dict[str, uncertainty.UnitValues]:
+        """SCR averages over class pairs (one run each); TPP over datasets of a mean over their
+        classes, so its unit is one ablated class, weighted 1 / (its dataset's classes)."""
+        units = {}
+        for metric in self.headline_metrics:
+            name = metric.path[-1]
+            if self.scr:
+                runs = {k: v[name] for k, v in per_run.items() if name in v}
+                ids = [result_name(k, source) for k in runs]
+                columns = {"value": list(runs.values())}
+                units[metric.key] = uncertainty.UnitValues("class pair", ids, columns, "mean")
+                continue
+            ids, weighted, weights = [], [], []
+            for run, classes in per_class.items():
+                for label, values in classes.items():
+                    ids.append(f"{result_name(run, source)}/{label}")
+                    weighted.append(values[name] / len(classes))
+                    weights.append(1 / len(classes))
+            columns = {"numerator": weighted, "denominator": weights}
+            units[metric.key] = uncertainty.UnitValues("ablated class", ids, columns, "ratio")
+        return {k: v for k, v in units.items() if v.ids}
+
+    def _result(self, loaded, per_run, unstructured, units, config) -> dict[str, Any]:
         keys = self._metric_keys()
         overall = average_over(per_run.values())
         metrics = {key: overall.get(key) for key in keys}
@@ -332,13 +357,14 @@ class _ScrTppEval:
             result_name(k, source): v for k, v in written["column1_vals_lookup"].items()
         }
         unstructured = {result_name(k, source): v for k, v in unstructured.items()}
+        unstructured[uncertainty.KEY] = uncertainty.record(units)
         return build_result(
             self.eval_type_id,
             written,
             {f"{self.eval_type_id}_metrics": metrics},
             details,
             loaded,
-            unstructured or None,
+            unstructured,
         )
 
     def _metric_keys(self) -> list[str]:

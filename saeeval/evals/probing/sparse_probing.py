@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import torch
 from pydantic import Field
 
+from saeeval import uncertainty
 from saeeval.data.dataset_names import result_name, selection_name
 from saeeval.evals.base import (
     ConfigContext,
@@ -218,9 +219,10 @@ class SparseProbingEval:
                 for key in keys:
                     row[f"{side}_{key}"] = mean.get(f"{side}_{key}")
             details.append(row)
-        unstructured = {
+        unstructured: dict[str, Any] = {
             f"{result_name(name, source)}_results": results for name, results in per_dataset.items()
         }
+        unstructured[uncertainty.KEY] = uncertainty.record(self._class_units(per_dataset, source))
         written = config.model_dump()
         written["dataset_names"] = [result_name(n, source) for n in config.dataset_names]
         return build_result(
@@ -231,6 +233,27 @@ class SparseProbingEval:
             loaded,
             unstructured,
         )
+
+    def _class_units(self, per_dataset, source) -> dict[str, uncertainty.UnitValues]:
+        """Each headline accuracy is a mean over datasets of a mean over their classes: the unit
+        is one class's probe, weighted 1 / (its dataset's classes) so that the weighted mean is
+        the headline value."""
+        units = {}
+        for metric in self.headline_metrics:
+            name = metric.path[-1]
+            ids, weighted, weights = [], [], []
+            for dataset, results in per_dataset.items():
+                per_class = results.get(name, {})
+                if any(v < 0 for v in per_class.values()):  # lower_vram_usage's -1 placeholder
+                    continue
+                for label, accuracy in per_class.items():
+                    ids.append(f"{result_name(dataset, source)}/{label}")
+                    weighted.append(accuracy / len(per_class))
+                    weights.append(1 / len(per_class))
+            if ids:
+                columns = {"numerator": weighted, "denominator": weights}
+                units[metric.key] = uncertainty.UnitValues("class probe", ids, columns, "ratio")
+        return units
 
 
 # Every one-vs-rest probe set is balanced, so chance is 0.5; a little above it is still chance.

@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
+from saeeval import uncertainty
 from saeeval.data.unlearning import (
     QuestionSet,
     TextCorpus,
@@ -412,10 +413,11 @@ class UnlearningEval:
             affected[name] = counts
 
         clean = {name: qset.clean_correct for name, qset in sets.items()}
-        rows = []
+        rows, forget_flags = [], []
         for threshold, n, clamp in settings:
             index = clamps.index(clamp) if clamp.features else None
             flags = clean if index is None else {name: correct[name][index] for name in sets}
+            forget_flags.append(flags[config.forget_set])
             rows.append(
                 {
                     "retain_threshold": threshold,
@@ -450,6 +452,7 @@ class UnlearningEval:
             "latents": _latent_summary(selection, config),
             "best_row": best,
             "retain_min_accuracy": RETAIN_MIN_ACCURACY,
+            uncertainty.KEY: uncertainty.record(_question_units(rows, forget_flags, sets, config)),
         }
         return build_result(EVAL_TYPE_ID, config.model_dump(), metrics, rows, loaded, unstructured)
 
@@ -485,6 +488,22 @@ def unlearning_score(rows: list[dict[str, Any]]) -> float:
     `get_unlearning_scores`."""
     effects = [r["forget_accuracy"] if r["qualifies"] else 1.0 for r in rows]
     return 1.0 - min(effects)
+
+
+def _question_units(rows, forget_flags, sets, config) -> dict[str, uncertainty.UnitValues]:
+    """The score is 1 - the forget accuracy of the best qualifying row: its unit is a known
+    forget question (correct or not under that row's clamp). The interval takes the row as
+    chosen; the choice among rows is not resampled. No row qualifies: no interval."""
+    qualifying = [i for i, r in enumerate(rows) if r["qualifies"]]
+    if not qualifying:
+        return {}
+    best = min(qualifying, key=lambda i: rows[i]["forget_accuracy"])
+    questions = [str(q) for q in sets[config.forget_set].known]
+    correct = [float(x) for x in forget_flags[best]]
+    columns = {"value": correct}
+    return {
+        "unlearning_score": uncertainty.UnitValues("question", questions, columns, "one_minus_mean")
+    }
 
 
 def _best_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:

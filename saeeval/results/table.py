@@ -1,0 +1,208 @@
+"""Results as one tidy table: a row per SAE, eval and headline metric, with provenance and the
+95% interval. `compare` and `report` read results through it, and notebooks can too:
+
+    import saeeval.results
+    frame = saeeval.results.load("runs/results")
+
+A folder may hold saeeval's or SAEBench's result files (`<eval_type_id>/<sae>_eval_results.json`)
+and the older research loop's `final_info.json` files (a dict keyed "training results for layer
+N", "core evaluation results", ...). Results without a saeeval stamp are taken to be SAEBench's
+own: hub data under its published settings (`data_source` "hub", `size_preset` "saebench").
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from saeeval.errors import SaeevalError, one_line
+from saeeval.evals.registry import headline_metrics
+from saeeval.results.reader import read_results
+from saeeval.results.stamp import STAMP_KEY
+from saeeval.uncertainty import KEY as UNCERTAINTY_KEY
+
+COLUMNS = [
+    "sae_id",
+    "eval_type_id",
+    "metric",
+    "title",
+    "value",
+    "ci_low",
+    "ci_high",
+    "n_units",
+    "unit",
+    "higher_is_better",
+    "l0",
+    "d_sae",
+    "architecture",
+    "model",
+    "hook",
+    "data_source",
+    "size_preset",
+    "produced_by",
+    "path",
+]
+FINAL_INFO = "final_info.json"
+
+
+def load(*folders: str | Path) -> pd.DataFrame:
+    """Every headline metric of every result under `folders`, one row each (see COLUMNS)."""
+    return table(load_results(*folders))
+
+
+def load_results(*folders: str | Path) -> list[dict[str, Any]]:
+    """The result dicts under `folders`: result files, and the results inside final_info.json."""
+    results = []
+    for folder in folders:
+        folder = Path(folder)
+        results += read_results(folder)
+        for path in sorted(folder.rglob(FINAL_INFO)):
+            results += read_final_info(path)
+    return results
+
+
+def table(results: list[dict[str, Any]]) -> pd.DataFrame:
+    l0_of = {
+        r["_sae_id"]: _metric(r, ("sparsity", "l0"))
+        for r in results
+        if r.get("eval_type_id") == "core"
+    }
+    rows = []
+    for result in results:
+        provenance = _provenance(result)
+        recorded = _recorded_intervals(result)
+        for metric in headline_metrics(result["eval_type_id"]):
+            value = metric.value(result)
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                continue
+            interval = recorded.get(metric.key, {})
+            rows.append(
+                {
+                    "sae_id": result["_sae_id"],
+                    "eval_type_id": result["eval_type_id"],
+                    "metric": metric.key,
+                    "title": metric.title,
+                    "value": float(value),
+                    "ci_low": interval.get("ci_low"),
+                    "ci_high": interval.get("ci_high"),
+                    "n_units": interval.get("n_units"),
+                    "unit": interval.get("unit"),
+                    "higher_is_better": metric.higher_is_better,
+                    "l0": l0_of.get(result["_sae_id"]),
+                    **provenance,
+                }
+            )
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    for column in ("ci_low", "ci_high", "l0", "value"):
+        frame[column] = frame[column].astype(float)
+    return frame
+
+
+def _metric(result: dict[str, Any], path: tuple[str, ...]) -> Any:
+    data: Any = result.get("eval_result_metrics", {})
+    for key in path:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def _recorded_intervals(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    unstructured = result.get("eval_result_unstructured")
+    if not isinstance(unstructured, dict):
+        return {}
+    return (unstructured.get(UNCERTAINTY_KEY) or {}).get("metrics", {})
+
+
+def _provenance(result: dict[str, Any]) -> dict[str, Any]:
+    cfg = result.get("sae_cfg_dict") or {}
+    metadata = cfg.get("metadata") or {}
+    stamp = result.get(STAMP_KEY)
+    config = result.get("eval_config") or {}
+    model = metadata.get("model_name") or cfg.get("model_name") or config.get("model_name")
+    if isinstance(stamp, dict):
+        inputs = stamp.get("inputs") or {}
+        model = inputs.get("model") or model
+        data_source = _data_source(inputs.get("dataset"))
+        preset = config.get("size_preset")
+        produced_by = f"saeeval {stamp.get('saeeval_version', '')}"
+    else:  # SAEBench's own result files, as its runner writes them
+        data_source, preset, produced_by = "hub", "saebench", "SAEBench"
+    return {
+        "d_sae": cfg.get("d_sae"),
+        "architecture": cfg.get("architecture"),
+        "model": model,
+        "hook": metadata.get("hook_name") or cfg.get("hook_name"),
+        "data_source": data_source,
+        "size_preset": preset,
+        "produced_by": produced_by.strip(),
+        "path": result.get("_path"),
+    }
+
+
+def _data_source(dataset: str | None) -> str:
+    """builtin (the offline stand-ins), local (a file or folder) or hub (a dataset name)."""
+    if dataset in (None, "offline"):
+        return "builtin"
+    looks_like_a_path = "/" in dataset and Path(dataset).suffix or dataset.startswith((".", "/"))
+    return "local" if looks_like_a_path or Path(dataset).exists() else "hub"
+
+
+# The older research loop's final_info.json: its keys, and the eval each holds.
+_FINAL_INFO_EVALS = {
+    "core evaluation results": "core",
+    "absorption evaluation results": "absorption_first_letter",
+    "scr and tpp evaluations results": None,  # scr or tpp: the result says which
+    "sparse probing evaluation results": "sparse_probing",
+    "unlearning evaluation results": "unlearning",
+}
+
+
+def read_final_info(path: str | Path) -> list[dict[str, Any]]:
+    """The eval results inside one final_info.json, as result dicts named after its folder.
+
+    Its core result is in SAEBench's older layout (`eval_cfg`, `metrics`), and the SAE's config
+    comes from the other results or from the training record."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SaeevalError(f"{path} is not a readable final_info.json: {one_line(exc)}") from None
+    if not isinstance(data, dict):
+        raise SaeevalError(f"{path} is not a final_info.json: expected an object of results")
+    sae_cfg = next(
+        (v["sae_cfg_dict"] for v in data.values() if isinstance(v, dict) and v.get("sae_cfg_dict")),
+        None,
+    )
+    if sae_cfg is None:
+        sae_cfg = _cfg_from_training(data)
+    results = []
+    for key, value in data.items():
+        if key not in _FINAL_INFO_EVALS or not isinstance(value, dict):
+            continue
+        eval_type_id = value.get("eval_type_id") or _FINAL_INFO_EVALS[key]
+        result = {
+            "eval_type_id": eval_type_id,
+            "eval_config": value.get("eval_config") or value.get("eval_cfg") or {},
+            "eval_result_metrics": value.get("eval_result_metrics") or value.get("metrics") or {},
+            "eval_result_details": value.get("eval_result_details") or [],
+            "eval_result_unstructured": value.get("eval_result_unstructured"),
+            "sae_cfg_dict": value.get("sae_cfg_dict") or sae_cfg or {},
+            "_path": str(path),
+            "_sae_id": path.parent.name,
+        }
+        results.append(result)
+    return results
+
+
+def _cfg_from_training(data: dict[str, Any]) -> dict[str, Any] | None:
+    for key, value in data.items():
+        if key.startswith("training results") and isinstance(value, dict):
+            config = value.get("config") or {}
+            return {
+                "d_sae": config.get("dict_size"),
+                "architecture": config.get("trainer_class"),
+                "model_name": config.get("lm_name"),
+            }
+    return None
