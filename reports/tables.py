@@ -25,17 +25,3 @@ def headline_table(results: list[dict[str, Any]], eval_type_id: str) -> pd.DataF
             row[metric.title] = metric.value(result)
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def to_markdown(frame: pd.DataFrame) -> str:
-    """A GitHub-flavoured Markdown table (without needing the optional `tabulate` package)."""
-
-    def cell(value: Any) -> str:
-        if isinstance(value, float):
-            return f"{value:.4g}"
-        return str(value)
-
-    header = "| " + " | ".join(frame.columns) + " |"
-    rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *body])

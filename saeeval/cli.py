@@ -385,13 +385,17 @@ def list_trainers() -> None:
 def report(
     results: Annotated[Path, typer.Argument(help="results folder written by `saeeval run`")],
     out: Annotated[Path | None, typer.Option(help="report folder (default RESULTS/report)")] = None,
+    baseline: Annotated[
+        str | None,
+        typer.Option(help="compare against this SAE id or folder of results (as `compare`)"),
+    ] = None,
 ) -> None:
-    """Write a Markdown report with tables and figures for a results folder."""
+    """Write a report folder: index.html, report.md, LaTeX tables and figures (PNG, PDF, SVG)."""
     from saeeval.reports import build_report
 
     with _user_errors():
-        path = build_report(results, out)
-    console.print(f"wrote {path}")
+        path = build_report(results, out, baseline)
+    console.print(f"wrote {path.parent / 'index.html'} and {path}")
 
 
 @app.command()

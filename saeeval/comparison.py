@@ -214,23 +214,27 @@ def _join(*notes: str) -> str:
     return "; ".join(n for n in notes if n)
 
 
+def display_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The comparison as people read it: the numbers, and the interval with a mark."""
+    shown = frame[
+        ["sae_id", "baseline_id", "eval_type_id", "metric", "value", "baseline_value", "delta"]
+    ].copy()
+    shown["95% CI of delta"] = [_interval_text(r) for r in frame.itertuples(index=False)]
+    return shown
+
+
 def write_comparison(frame: pd.DataFrame, out: Path) -> list[Path]:
     """DIR/comparison.csv, .md and .tex."""
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "comparison.csv", out / "comparison.md", out / "comparison.tex"]
     frame.to_csv(paths[0], index=False)
-    shown = frame[
-        ["sae_id", "baseline_id", "eval_type_id", "metric", "value", "baseline_value", "delta"]
-    ].copy()
-    shown["95% CI"] = [_interval_text(r) for r in frame.itertuples(index=False)]
-    paths[1].write_text(
-        shown.to_markdown(index=False, floatfmt=".4g")
-        + "\n\n* marks a difference whose 95% interval excludes 0.\n"
-    )
-    paths[2].write_text(
-        shown.to_latex(index=False, float_format="%.4g", escape=True, longtable=False)
-    )
+    shown = display_table(frame)
+    paths[1].write_text(shown.to_markdown(index=False, floatfmt=".4g") + f"\n\n{FOOTNOTE}\n")
+    paths[2].write_text(shown.to_latex(index=False, float_format="%.4g", escape=True))
     return paths
+
+
+FOOTNOTE = "* marks a difference whose 95% interval excludes 0."
 
 
 def _interval_text(row) -> str:

@@ -23,7 +23,6 @@ from saeeval.files import atomic_write_text, read_json_object
 from saeeval.models import ModelAdapter, canonical_model_name, load_model, resolve_device
 from saeeval.models.hook_points import parse_hook
 from saeeval.reports import build_report
-from saeeval.reports.tables import to_markdown
 from saeeval.results import read_result, read_results
 from saeeval.results.stamp import json_normal
 from saeeval.runner import (
@@ -308,7 +307,7 @@ def write_summary(out: Path, rows: list[dict[str, Any]]) -> tuple[Path, Path]:
     text = io.StringIO()
     frame.to_csv(text, index=False)
     atomic_write_text(out / "summary.csv", text.getvalue())
-    atomic_write_text(out / "summary.md", to_markdown(frame) + "\n")
+    atomic_write_text(out / "summary.md", frame.to_markdown(index=False, floatfmt=".4g") + "\n")
     return out / "summary.csv", out / "summary.md"
 
 
@@ -543,6 +542,6 @@ def demo(
         cache=inputs.cache,
         command="saeeval demo",
     )
-    report = build_report(out / "results", out / "report")
+    report = build_report(out / "results", out / "report", baseline="pca-topk32")
     results = outcome.results + [read_result(path) for _, _, path in outcome.skipped]
     return DemoOutcome(outcome, report, results)

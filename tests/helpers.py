@@ -81,13 +81,15 @@ def pooled_activations(stats) -> torch.Tensor:
     return stats.act_sum / stats.count[:, None]
 
 
-def marker_pixels(image, cycle_index: int) -> int:
-    """How many pixels of a figure (an RGB(A) array from imread) have the colour of matplotlib's
-    colour cycle entry `cycle_index`: how a test sees that the figure plots that many series."""
+def marker_pixels(image, index: int) -> int:
+    """How many pixels of a figure (an RGB(A) array from imread) have the colour of the report
+    palette's entry `index`: how a test sees that the figure plots that many series."""
     import matplotlib
     import numpy as np
 
-    colour = matplotlib.colors.to_rgb(f"C{cycle_index}")
+    from saeeval.reports.style import colour as palette_colour
+
+    colour = matplotlib.colors.to_rgb(palette_colour(index))
     return int((np.abs(image[..., :3] - np.array(colour)).max(axis=-1) < 0.02).sum())
 
 

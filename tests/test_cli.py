@@ -140,9 +140,9 @@ def test_run_and_report_on_the_embedded_model(tmp_path, embedded_model):
     manifest = json.loads((out / "manifest.json").read_text())
     described = manifest["models"]["smollm2-135m-instruct-q4_1"]["description"]
     assert "Q4_1" in described and "not the full-precision" in described and described in report
-    image = imread(out / "report" / "core_tradeoffs.png")
-    assert marker_pixels(image, 0) > 50  # the SAE's dot in both panels
-    assert marker_pixels(image, 1) == 0  # and no second one
+    image = imread(out / "report" / "all_saebench_view.png")
+    assert marker_pixels(image, 0) > 50  # the SAE's point in each core panel
+    assert marker_pixels(image, 1) == 0  # and no second architecture
 
 
 @pytest.mark.embedded

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 import pytest
 from helpers import marker_pixels, random_sae, saved
@@ -103,13 +104,17 @@ def test_report_has_a_row_per_sae_and_a_figure(results):
     text = report.read_text()
     for result in found:
         l0 = result["eval_result_metrics"]["sparsity"]["l0"]
-        assert f"| {result['_sae_id']} | 128 | topk | {l0:.4g} |" in text
-    image = imread(report.parent / "core_tradeoffs.png")
-    # One dot per SAE in each panel, in the colour cycle's first two colours.
-    assert marker_pixels(image, 0) > 50 and marker_pixels(image, 1) > 50
-    assert marker_pixels(image, 2) == 0  # and no third SAE
+        low, high = (
+            result["eval_result_unstructured"]["saeeval_uncertainty"]["metrics"]["l0"]["ci_low"],
+            result["eval_result_unstructured"]["saeeval_uncertainty"]["metrics"]["l0"]["ci_high"],
+        )
+        cells = rf"\|\s*{result['_sae_id']}\s*\|\s*128\s*\|\s*topk\s*\|"
+        assert re.search(cells + rf"\s*{l0:.4g} \[{low:.4g}, {high:.4g}\]", text), text
+    image = imread(report.parent / "all_saebench_view.png")
+    # Both SAEs are TopK: one colour, the palette's first, in each panel.
+    assert marker_pixels(image, 0) > 50 and marker_pixels(image, 1) == 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert "tiny-llama" in manifest["models"] and "- model: `tiny-llama`" in text
+    assert "tiny-llama" in manifest["models"] and "- model file: tiny-llama (params-sha256:" in text
 
 
 def test_report_of_an_empty_folder(tmp_path):
