@@ -15,6 +15,7 @@ import argparse
 import csv
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from _common import report, timed
@@ -42,8 +43,10 @@ def main() -> None:
 
     spec = load_sweep(args.sweep)
     forward = forward_to_hook_tokens_per_s(spec.hook)
-    command = [sys.executable, "-m", "saeeval.cli", "sweep", str(args.sweep)]
-    subprocess.run(command + ["--out", str(args.out), "--device", "cpu"], check=True)
+    command = [sys.executable, "-m", "saeeval.cli", "sweep", str(args.sweep.resolve())]
+    command += ["--out", str(args.out.resolve()), "--device", "cpu"]
+    # Not from the checkout: its saeeval/ folder would shadow the installed package.
+    subprocess.run(command, check=True, cwd=tempfile.gettempdir())
 
     with open(args.out / "summary.csv") as handle:
         rows = list(csv.DictReader(handle))
@@ -56,7 +59,7 @@ def main() -> None:
                 "train_wall_time_s": round(float(row["train_wall_time_s"]), 1),
                 "train_tokens_per_s": round(speed),
                 "train_vs_forward_to_hook": round(speed / forward, 3),
-                "l0": round(float(row["L0"]), 1),
+                "l0": round(float(row["l0"]), 1),
                 "explained_variance": round(float(row["explained_variance"]), 4),
                 "ce_loss_score": round(float(row["ce_loss_score"]), 4),
                 "dead_fraction": round(1 - float(row["frac_alive"]), 4),

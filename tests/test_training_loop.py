@@ -404,3 +404,22 @@ def test_training_on_a_bfloat16_model_trains_a_float32_sae_and_says_so(tmp_path,
     # The dtype is part of what defines the run: the float32 model cannot resume this one.
     with pytest.raises(SaeevalError, match="belongs to a different training configuration"):
         train(plan(), tmp_path, setup[0], HOOK, contexts, cache, log=lambda m: None)
+
+
+def test_the_dead_latent_window_is_the_run_s_unless_asked_for_or_the_trainer_s_own():
+    """The loop's default window (a tenth of the run) gives way to a given value and to a
+    trainer's own default: JumpReLU with a target L0 keeps its 20,000 tokens (with the loop's
+    window there it ended with a quarter of its latents dead in the core eval)."""
+    from saeeval.trainers.jumprelu import TARGET_L0_DEFAULTS
+    from saeeval.trainers.loop import _trainer_factory
+
+    first_batch = torch.randn(64, 64)
+
+    def window(trainer, **hyperparameters):
+        run = plan(trainer, tokens=10_240, hyperparameters=hyperparameters)
+        return _trainer_factory(run, 64, "cpu", None, HOOK)(first_batch).cfg.dead_after_tokens
+
+    assert window("topk", k=4) == 10 * 256  # a tenth of the run, but at least ten batches
+    assert window("jumprelu", target_l0=4) == TARGET_L0_DEFAULTS["dead_after_tokens"] == 20_000
+    assert window("jumprelu", target_l0=4, dead_after_tokens=5_000) == 5_000
+    assert window("jumprelu") == 10 * 256  # without a target, the loop's

@@ -92,14 +92,14 @@ def _trainer_factory(plan: TrainingPlan, d_in: int, device: str, model: ModelAda
     Everything that can be wrong with a request fails here, before activations are collected.
     """
     # A latent counts as dead after a tenth of the run without firing (at least ten batches, at
-    # most the 10M tokens of Gao et al.), unless the hyperparameters say otherwise.
+    # most the 10M tokens of Gao et al.), unless the hyperparameters or the trainer's own
+    # defaults say otherwise (JumpReLU with a target L0 brings a shorter window).
     dead_window = min(10_000_000, max(10 * plan.batch_size, plan.tokens // 10))
     values = {
         "d_in": d_in,
         "d_sae": plan.d_sae,
         "total_steps": plan.total_steps,
         "seed": plan.seed,
-        "dead_after_tokens": dead_window,
         **plan.hyperparameters,
     }
     if is_custom(plan.trainer):
@@ -115,14 +115,17 @@ def _trainer_factory(plan: TrainingPlan, d_in: int, device: str, model: ModelAda
             "lm_name": model.name,
             "submodule_name": hook,
         }
+        window = values.setdefault("dead_after_tokens", dead_window)
         return lambda first_batch: CustomTrainer(
-            cls, {**values, **common}, extra, values["dead_after_tokens"], spec=plan.trainer
+            cls, {**values, **common}, extra, window, spec=plan.trainer
         )
     cls = native_trainer(plan.trainer)
     try:
         cfg = cls.config_class(**values)
     except ValidationError as exc:
         raise SaeevalError(f"trainer {plan.trainer!r}: {validation_problems(exc)}") from None
+    if "dead_after_tokens" not in cfg.model_fields_set:  # neither asked for nor the trainer's own
+        cfg.dead_after_tokens = dead_window
     return lambda first_batch: cls(cfg, first_batch, device)
 
 
