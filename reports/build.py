@@ -23,6 +23,7 @@ from saeeval.comparison import FOOTNOTE, compare, display_table, write_compariso
 from saeeval.errors import SaeevalError
 from saeeval.files import read_json_object
 from saeeval.reports.figures import detail_views, saebench_view
+from saeeval.reports.style import PNG_DPI
 from saeeval.results import atomic_write_text, read_results
 from saeeval.results.manifest import MANIFEST_NAME
 from saeeval.results.table import table
@@ -176,9 +177,13 @@ def _html(provenance, sections, comparison, warnings, baseline) -> str:
             body.append(shown.to_html(index=False, na_rep=""))
         for path in files:
             if path.suffix == ".png":
-                data = base64.b64encode(path.read_bytes()).decode("ascii")
+                raw = path.read_bytes()
+                data = base64.b64encode(raw).decode("ascii")
+                # Shown at about its printed size: PNG width (IHDR) / dpi, at 100 px per inch.
+                width = int.from_bytes(raw[16:20], "big") * 100 // PNG_DPI
                 body.append(
-                    f'<figure><img alt="{esc(path.stem)}" src="data:image/png;base64,{data}">'
+                    f'<figure><img alt="{esc(path.stem)}" width="{width}" '
+                    f'src="data:image/png;base64,{data}">'
                     f"<figcaption>{esc(path.stem)}</figcaption></figure>"
                 )
     return (

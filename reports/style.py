@@ -13,6 +13,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # reports are written to files, never shown on a screen
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 PALETTE = [
     "#0072B2",  # blue
@@ -69,6 +70,15 @@ def figure(n_panels: int = 1, wide: bool | None = None):
     for ax in axes.flat[n_panels:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n_panels])
+
+
+def log_x(ax) -> None:
+    """A log x axis labelled at 1 and 3 times each power of ten, as plain numbers (matplotlib's
+    default labels every minor tick of a short range, and they overlap at paper sizes)."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 3.0)))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
 
 
 def save(fig, out_dir: Path, name: str) -> list[Path]:

@@ -24,7 +24,7 @@ SMALL = {
         "n_eval_reconstruction_batches": 2,
         "n_eval_sparsity_variance_batches": 4,
     },
-    "absorption": {"max_words_per_letter": 20},
+    "absorption": {"max_words_per_letter": 60},  # fewer leave too few letters measurable
     **PROBING_SMALL,
     "unlearning": {
         "max_questions": 40,
