@@ -12,14 +12,13 @@ own: hub data under its published settings (`data_source` "hub", `size_preset` "
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from saeeval.errors import SaeevalError, one_line
 from saeeval.evals.registry import headline_metrics
+from saeeval.files import read_json_object
 from saeeval.results.reader import read_results
 from saeeval.results.stamp import STAMP_KEY
 from saeeval.uncertainty import KEY as UNCERTAINTY_KEY
@@ -165,12 +164,7 @@ def read_final_info(path: str | Path) -> list[dict[str, Any]]:
     Its core result is in SAEBench's older layout (`eval_cfg`, `metrics`), and the SAE's config
     comes from the other results or from the training record."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SaeevalError(f"{path} is not a readable final_info.json: {one_line(exc)}") from None
-    if not isinstance(data, dict):
-        raise SaeevalError(f"{path} is not a final_info.json: expected an object of results")
+    data = read_json_object(path)
     sae_cfg = next(
         (v["sae_cfg_dict"] for v in data.values() if isinstance(v, dict) and v.get("sae_cfg_dict")),
         None,
