@@ -70,7 +70,7 @@ def build_report(
         sections.append((eval_type_id, shown, details.get(eval_type_id, [])))
 
     provenance = _provenance(frame, manifest)
-    warnings = _warnings(manifest) + [f"file left out: {why}" for why in problems]
+    warnings = {"Warnings": _warnings(manifest), "Files left out": problems}
     atomic_write_text(
         out_dir / "index.html", _html(provenance, sections, comparison, warnings, baseline)
     )
@@ -154,8 +154,9 @@ def _markdown(provenance, sections, comparison, warnings, baseline) -> str:
         if shown is not None:
             lines += [shown.to_markdown(index=False), ""]
         lines += [f"![{p.stem}]({p.name})" for p in files if p.suffix == ".png"] + [""]
-    if warnings:
-        lines += ["## Warnings", ""] + [f"- {w}" for w in warnings] + [""]
+    for heading, items in warnings.items():
+        if items:
+            lines += [f"## {heading}", ""] + [f"- {w}" for w in items] + [""]
     return "\n".join(lines)
 
 
@@ -164,9 +165,10 @@ def _html(provenance, sections, comparison, warnings, baseline) -> str:
     body = ["<h1>saeeval report</h1>", "<h2>Provenance</h2>", "<dl>"]
     body += [f"<dt>{esc(name)}</dt><dd>{esc(value)}</dd>" for name, value in provenance]
     body.append("</dl>")
-    if warnings:
-        body += ["<h2>Warnings</h2>", "<ul>"] + [f"<li>{esc(w)}</li>" for w in warnings]
-        body.append("</ul>")
+    for heading, items in warnings.items():
+        if items:
+            body += [f"<h2>{esc(heading)}</h2>", "<ul>"] + [f"<li>{esc(w)}</li>" for w in items]
+            body.append("</ul>")
     if comparison is not None:
         body += [f"<h2>Against {esc(str(baseline))}</h2>"]
         body.append(display_table(comparison).to_html(index=False, float_format="%.4g"))

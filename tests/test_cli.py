@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -136,7 +137,7 @@ def test_run_and_report_on_the_embedded_model(tmp_path, embedded_model):
     code, text = invoke("report", out)
     assert code == 0, text
     report = (out / "report" / "report.md").read_text()
-    assert "| sae3 |" in report and "saeeval/offline-text" in report
+    assert re.search(r"\|\s*sae3\s*\|", report) and "saeeval/offline-text" in report
     manifest = json.loads((out / "manifest.json").read_text())
     described = manifest["models"]["smollm2-135m-instruct-q4_1"]["description"]
     assert "Q4_1" in described and "not the full-precision" in described and described in report

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -211,7 +212,7 @@ def test_a_damaged_result_is_reported_rerun_and_never_stops_a_report(
     stray.write_text("[1, 2]")
 
     report = build_report(tmp_path / "out").read_text()  # the report goes on without them
-    assert "| b |" in report and "| a |" not in report
+    assert re.search(r"\|\s*b\s*\|", report) and not re.search(r"\|\s*a\s*\|", report)
     assert "## Files left out" in report and "stray_eval_results.json" in report
     unreadable: list = []
     assert [r["_sae_id"] for r in read_results(tmp_path / "out", unreadable)] == ["b"]
