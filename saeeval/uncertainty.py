@@ -97,6 +97,18 @@ class UnitValues:
         return cls(data["unit"], list(data["ids"]), dict(data["columns"]), data["statistic"])
 
 
+def mean_of_group_means(unit: str, groups: Mapping[str, Mapping[str, float]]) -> UnitValues:
+    """Units for a mean over groups of a mean over their members (datasets of classes): each
+    member is a unit weighted 1 / (its group's size), so the weighted mean is the headline."""
+    ids, weighted, weights = [], [], []
+    for group, members in groups.items():
+        for label, value in members.items():
+            ids.append(f"{group}/{label}")
+            weighted.append(value / len(members))
+            weights.append(1 / len(members))
+    return UnitValues(unit, ids, {"numerator": weighted, "denominator": weights}, "ratio")
+
+
 def _indices(n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, n, size=(RESAMPLES, n))
 
@@ -165,18 +177,15 @@ def record(metrics: Mapping[str, UnitValues]) -> dict[str, Any]:
     return {"level": LEVEL, "method": METHOD, "metrics": out}
 
 
+def recorded(result: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The `saeeval_uncertainty` metric entries of a result ({} if it records none)."""
+    unstructured = result.get("eval_result_unstructured")
+    if not isinstance(unstructured, dict):
+        return {}
+    return (unstructured.get(KEY) or {}).get("metrics", {})
+
+
 def metric_units(result: Mapping[str, Any], key: str) -> UnitValues | None:
     """The units behind headline metric `key` of a result, if the result records them."""
-    unstructured = result.get("eval_result_unstructured")
-    if not isinstance(unstructured, dict):
-        return None
-    entry = (unstructured.get(KEY) or {}).get("metrics", {}).get(key)
+    entry = recorded(result).get(key)
     return UnitValues.from_json(entry) if entry else None
-
-
-def metric_interval(result: Mapping[str, Any], key: str) -> tuple[float | None, float | None]:
-    unstructured = result.get("eval_result_unstructured")
-    if not isinstance(unstructured, dict):
-        return None, None
-    entry = (unstructured.get(KEY) or {}).get("metrics", {}).get(key)
-    return (entry["ci_low"], entry["ci_high"]) if entry else (None, None)

@@ -21,7 +21,7 @@ from saeeval.evals.registry import headline_metrics
 from saeeval.files import read_json_object
 from saeeval.results.reader import read_results
 from saeeval.results.stamp import STAMP_KEY
-from saeeval.uncertainty import KEY as UNCERTAINTY_KEY
+from saeeval.uncertainty import recorded
 
 COLUMNS = [
     "sae_id",
@@ -64,20 +64,17 @@ def load_results(*folders: str | Path) -> list[dict[str, Any]]:
 
 
 def table(results: list[dict[str, Any]]) -> pd.DataFrame:
-    l0_of = {
-        r["_sae_id"]: _metric(r, ("sparsity", "l0"))
-        for r in results
-        if r.get("eval_type_id") == "core"
-    }
+    core_l0 = next(m for m in headline_metrics("core") if m.key == "l0")
+    l0_of = {r["_sae_id"]: core_l0.value(r) for r in results if r.get("eval_type_id") == "core"}
     rows = []
     for result in results:
         provenance = _provenance(result)
-        recorded = _recorded_intervals(result)
+        intervals = recorded(result)
         for metric in headline_metrics(result["eval_type_id"]):
             value = metric.value(result)
             if not isinstance(value, int | float) or isinstance(value, bool):
                 continue
-            interval = recorded.get(metric.key, {})
+            interval = intervals.get(metric.key, {})
             rows.append(
                 {
                     "sae_id": result["_sae_id"],
@@ -98,20 +95,6 @@ def table(results: list[dict[str, Any]]) -> pd.DataFrame:
     for column in ("ci_low", "ci_high", "l0", "value"):
         frame[column] = frame[column].astype(float)
     return frame
-
-
-def _metric(result: dict[str, Any], path: tuple[str, ...]) -> Any:
-    data: Any = result.get("eval_result_metrics", {})
-    for key in path:
-        data = data.get(key) if isinstance(data, dict) else None
-    return data
-
-
-def _recorded_intervals(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    unstructured = result.get("eval_result_unstructured")
-    if not isinstance(unstructured, dict):
-        return {}
-    return (unstructured.get(UNCERTAINTY_KEY) or {}).get("metrics", {})
 
 
 def _provenance(result: dict[str, Any]) -> dict[str, Any]:

@@ -327,14 +327,11 @@ class _ScrTppEval:
                 columns = {"value": list(runs.values())}
                 units[metric.key] = uncertainty.UnitValues("class pair", ids, columns, "mean")
                 continue
-            ids, weighted, weights = [], [], []
-            for run, classes in per_class.items():
-                for label, values in classes.items():
-                    ids.append(f"{result_name(run, source)}/{label}")
-                    weighted.append(values[name] / len(classes))
-                    weights.append(1 / len(classes))
-            columns = {"numerator": weighted, "denominator": weights}
-            units[metric.key] = uncertainty.UnitValues("ablated class", ids, columns, "ratio")
+            groups = {
+                result_name(run, source): {label: v[name] for label, v in classes.items()}
+                for run, classes in per_class.items()
+            }
+            units[metric.key] = uncertainty.mean_of_group_means("ablated class", groups)
         return {k: v for k, v in units.items() if v.ids}
 
     def _result(self, loaded, per_run, unstructured, units, config) -> dict[str, Any]:

@@ -236,23 +236,18 @@ class SparseProbingEval:
 
     def _class_units(self, per_dataset, source) -> dict[str, uncertainty.UnitValues]:
         """Each headline accuracy is a mean over datasets of a mean over their classes: the unit
-        is one class's probe, weighted 1 / (its dataset's classes) so that the weighted mean is
-        the headline value."""
+        is one class's probe."""
         units = {}
         for metric in self.headline_metrics:
             name = metric.path[-1]
-            ids, weighted, weights = [], [], []
-            for dataset, results in per_dataset.items():
-                per_class = results.get(name, {})
-                if any(v < 0 for v in per_class.values()):  # lower_vram_usage's -1 placeholder
-                    continue
-                for label, accuracy in per_class.items():
-                    ids.append(f"{result_name(dataset, source)}/{label}")
-                    weighted.append(accuracy / len(per_class))
-                    weights.append(1 / len(per_class))
-            if ids:
-                columns = {"numerator": weighted, "denominator": weights}
-                units[metric.key] = uncertainty.UnitValues("class probe", ids, columns, "ratio")
+            groups = {
+                result_name(dataset, source): results[name]
+                for dataset, results in per_dataset.items()
+                # lower_vram_usage writes a -1 placeholder for the full-width probe
+                if name in results and not any(v < 0 for v in results[name].values())
+            }
+            if groups:
+                units[metric.key] = uncertainty.mean_of_group_means("class probe", groups)
         return units
 
 
