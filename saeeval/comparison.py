@@ -89,16 +89,19 @@ def compare(
 
     ours, theirs = table(compared), table(base_results)
     _check_comparable(ours, theirs, allow_mismatch)
-    units = {
-        (r["_sae_id"], r["eval_type_id"]): r for r in compared + base_results
-    }  # the raw results, for their recorded units
+    # The raw results, for their recorded units; kept apart, since a baseline folder may hold
+    # SAEs of the same names as the compared ones (an older run of them, say).
+    raw = {
+        side: {(r["_sae_id"], r["eval_type_id"]): r for r in side_results}
+        for side, side_results in (("ours", compared), ("theirs", base_results))
+    }
     family = _family(theirs, base_ids)
     rows = []
     for row in ours.itertuples(index=False):
         chosen = _baseline_for(row, theirs, base_ids, family)
         if chosen is None:
             continue
-        rows.append(_compare_row(row, chosen, theirs, units))
+        rows.append(_compare_row(row, chosen, theirs, raw))
     frame = pd.DataFrame(rows, columns=COLUMNS)
     return frame.sort_values(["sae_id", "eval_type_id", "metric"], kind="stable").reset_index(
         drop=True
@@ -163,7 +166,7 @@ def _baseline_for(row, theirs: pd.DataFrame, base_ids: list[str], family: bool):
     return _Baseline(parts, name, f"matched L0 {row.l0:.1f}: interpolated in log L0 from {between}")
 
 
-def _compare_row(row, chosen: _Baseline, theirs: pd.DataFrame, results) -> dict[str, Any]:
+def _compare_row(row, chosen: _Baseline, theirs: pd.DataFrame, raw) -> dict[str, Any]:
     out = {
         "sae_id": row.sae_id,
         "baseline_id": chosen.name,
@@ -192,10 +195,10 @@ def _compare_row(row, chosen: _Baseline, theirs: pd.DataFrame, results) -> dict[
     baseline_value = sum(w * values[sae_id] for sae_id, w in chosen.parts)
     out.update(baseline_value=baseline_value, delta=row.value - baseline_value)
 
-    mine = metric_units(results[(row.sae_id, row.eval_type_id)], row.metric)
+    mine = metric_units(raw["ours"][(row.sae_id, row.eval_type_id)], row.metric)
     parts: list[tuple[UnitValues, float]] = []
     for sae_id, w in chosen.parts:
-        part = metric_units(results[(sae_id, row.eval_type_id)], row.metric)
+        part = metric_units(raw["theirs"][(sae_id, row.eval_type_id)], row.metric)
         if part is None:
             break
         parts.append((part, w))

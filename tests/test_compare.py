@@ -273,3 +273,19 @@ def test_final_info_of_the_research_loop_is_read(tmp_path):
     ev = _row(frame, "run_3", "explained_variance")
     assert ev.value == pytest.approx(0.8203) and ev.l0 == pytest.approx(1639.48)
     assert ev.architecture == "JumpReLUTrainer" and ev.d_sae == 2304
+
+
+def test_a_baseline_folder_may_reuse_the_compared_saes_names(known_results, tmp_path):
+    # The baseline folder holds the zero SAE's result under the name "half" (an older run of an
+    # SAE of that name, say): each side's units must come from its own file.
+    baseline = tmp_path / "older" / "core"
+    baseline.mkdir(parents=True)
+    shutil.copy(
+        known_results / "core" / "zero_eval_results.json", baseline / "half_eval_results.json"
+    )
+    frame = compare([known_results], baseline.parent)
+    ratio = _row(frame, "half", "l2_ratio")
+    assert ratio.baseline_value == pytest.approx(0.0, abs=1e-6) and ratio.paired
+    assert ratio.ci_low == pytest.approx(0.5, abs=1e-5) and ratio.ci_high == pytest.approx(
+        0.5, abs=1e-5
+    )
