@@ -6,7 +6,8 @@
     DIR/<eval_type_id>_table.tex, DIR/*.{png,pdf,svg}   for a paper
     DIR/comparison.{csv,md,tex}                         with a baseline
 
-Tables give each metric as `value [95% interval]`.
+Tables give each metric as `value [95% interval]`, and `sd S over N seeds` where the run had
+`--seeds N`.
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ def build_report(
 
 
 def eval_table(frame: pd.DataFrame, eval_type_id: str) -> pd.DataFrame:
-    """One row per SAE: its size and each headline metric as `value [low, high]`."""
+    """One row per SAE: its size and each headline metric as `value [low, high]`, followed by
+    `sd S over N seeds` where the result records a spread over seeds."""
     rows = frame[frame.eval_type_id == eval_type_id]
     out = rows.drop_duplicates("sae_id")[["sae_id", "d_sae", "architecture"]].rename(
         columns={"sae_id": "SAE"}
@@ -92,9 +94,12 @@ def eval_table(frame: pd.DataFrame, eval_type_id: str) -> pd.DataFrame:
 
 
 def _cell(row) -> str:
-    if pd.isna(row.ci_low):
-        return f"{row.value:.4g}"
-    return f"{row.value:.4g} [{row.ci_low:.4g}, {row.ci_high:.4g}]"
+    text = f"{row.value:.4g}"
+    if not pd.isna(row.ci_low):
+        text += f" [{row.ci_low:.4g}, {row.ci_high:.4g}]"
+    if not pd.isna(row.seed_sd):
+        text += f" sd {row.seed_sd:.2g} over {int(row.n_seeds)} seeds"
+    return text
 
 
 def _provenance(frame: pd.DataFrame, manifest: dict[str, Any]) -> list[tuple[str, str]]:
@@ -121,6 +126,8 @@ def _provenance(frame: pd.DataFrame, manifest: dict[str, Any]) -> list[tuple[str
         hw = manifest["hardware"]
         lines.append(("hardware", f"{hw.get('device')}, {hw.get('cpu_count')} CPU cores"))
     lines.append(("intervals", "95%, percentile bootstrap over each eval's units"))
+    if frame.seed_sd.notna().any():
+        lines.append(("seed spread", "sample standard deviation over the runs of --seeds N"))
     return lines
 
 

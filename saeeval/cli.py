@@ -157,6 +157,13 @@ def run(
     feature_details: Annotated[bool, typer.Option(help="save per-latent details (core)")] = False,
     seed: Annotated[int, typer.Option(help="random seed")] = 42,
     preset: Annotated[str | None, typer.Option(help=PRESET_HELP)] = None,
+    seeds: Annotated[
+        int,
+        typer.Option(
+            help="run each eval that draws at random under N seeds (its random_seed, +1, ...) "
+            "and record each metric's spread; the extra runs go to OUT/seed_runs/"
+        ),
+    ] = 1,
 ) -> None:
     """Run evals on one or more SAEs and write SAEBench-schema results to OUT."""
     from saeeval.results import read_result
@@ -183,6 +190,7 @@ def run(
             overrides=overrides,
             seed=seed,
             preset=preset,
+            seeds=seeds,
         )
         with _progress() as progress:
             outcome = run_evals(

@@ -29,8 +29,16 @@ from pydantic import ValidationError
 from saeeval.activations import ActivationCache
 from saeeval.diagnostics import diagnose
 from saeeval.errors import SaeevalError, one_line, validation_problems
-from saeeval.evals import ConfigContext, Eval, EvalContext, ModelInfo, get_eval
+from saeeval.evals import (
+    ConfigContext,
+    Eval,
+    EvalContext,
+    ModelInfo,
+    get_eval,
+    headline_metrics,
+)
 from saeeval.evals.base import eval_version, resolve_preset
+from saeeval.files import atomic_write_json
 from saeeval.models import (
     EMBEDDED_MODEL_NAME,
     ModelAdapter,
@@ -49,8 +57,10 @@ from saeeval.results import (
     result_path,
     write_result,
 )
+from saeeval.results.paths import seed_run_dir
 from saeeval.results.stamp import json_normal
 from saeeval.saes import LoadedSAE, apply_processing, default_sae_id, load_sae
+from saeeval.uncertainty import SEEDS_KEY, seed_spread
 
 ModelLoader = Callable[[str, str, str], ModelAdapter]
 DTYPES = ("float32", "bfloat16", "float16")
@@ -73,6 +83,7 @@ class RunRequest:
     seed: int = 42
     preset: str | None = None  # size preset; None: saebench on hub data, offline on built-in data
     sae_ids: list[str] | None = None  # names to file results under; default: folder names
+    seeds: int = 1  # runs per eval under random_seed, random_seed + 1, ...: the spread over them
 
 
 @dataclass
@@ -246,6 +257,8 @@ def _plan(request: RunRequest, evals: list[Eval], device: torch.device, log) -> 
     """Load the SAEs and check everything that needs no model."""
     if not request.saes:
         raise SaeevalError("no SAE given; pass --sae PATH (repeat it for several SAEs)")
+    if request.seeds < 1:
+        raise SaeevalError(f"--seeds must be at least 1 (one run per eval), not {request.seeds}")
     if request.hook:
         parse_hook(request.hook)
     # A first pass without a model name: names, fields, values, preset and dtype.
@@ -324,6 +337,8 @@ def run(
         )
         for eval_ in evals:
             _EvalRun(eval_, context, group, request, plan, manifest, outcome, log).run()
+            if request.seeds > 1:
+                _SeedReruns(eval_, context, group, request, plan, outcome, log).run(device)
     manifest.finish_run(
         time.perf_counter() - started,
         [{"eval": e, "sae_id": s, "reason": r} for e, s, r in outcome.failed],
@@ -344,10 +359,13 @@ class _EvalRun:
         manifest: Manifest,
         outcome: RunOutcome,
         log: Callable[[str], None],
+        out: Path | None = None,
+        overrides: dict[str, Any] | None = None,
     ):
         self.eval_, self.context, self.group, self.request = eval_, context, group, request
         self.plan, self.manifest, self.outcome, self.log = plan, manifest, outcome, log
-        self.overrides = request.overrides.get(eval_.name, {})
+        self.out = out or request.out
+        self.overrides = request.overrides.get(eval_.name, {}) if overrides is None else overrides
         self.config = _eval_config(eval_, context, self.overrides)
         model = context.model
         self.common = {
@@ -374,7 +392,7 @@ class _EvalRun:
         }
 
     def path(self, item: LoadedSAE) -> Path:
-        return result_path(self.request.out, self.eval_.eval_type_id, item.sae_id)
+        return result_path(self.out, self.eval_.eval_type_id, item.sae_id)
 
     def pending(self) -> list[LoadedSAE]:
         """The SAEs without a finished result for exactly this request; says why for each."""
@@ -507,6 +525,99 @@ class _EvalRun:
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
             },
         )
+
+
+class _SeedReruns:
+    """`--seeds N`: one eval rerun on the same SAEs under N - 1 further seeds, each into its own
+    result folder (OUT/seed_runs/random_seed_S, resumable like OUT), and the spread of each
+    headline metric over all N recorded in the result of the first seed."""
+
+    def __init__(
+        self,
+        eval_: Eval,
+        context: EvalContext,
+        group: list[LoadedSAE],
+        request: RunRequest,
+        plan: _Plan,
+        outcome: RunOutcome,
+        log: Callable[[str], None],
+    ):
+        self.eval_, self.context, self.group, self.request = eval_, context, group, request
+        self.plan, self.outcome, self.log = plan, outcome, log
+
+    def run(self, device: torch.device) -> None:
+        eval_, request = self.eval_, self.request
+        if "random_seed" not in eval_.config_class.model_fields:
+            self.log(f"{eval_.name} draws nothing at random; --seeds runs it once")
+            return
+        overrides = request.overrides.get(eval_.name, {})
+        first = _eval_config(eval_, self.context, overrides).random_seed
+        seeds = [first + i for i in range(request.seeds)]
+        answered: dict[int, dict[str, Path]] = {}  # seed -> sae_id -> result of this request
+        for seed in seeds[1:]:
+            folder = seed_run_dir(request.out, seed)
+            manifest = Manifest(folder, self.log)
+            started = time.perf_counter()
+            manifest.start_run(f"saeeval run --seeds (random_seed {seed})", request.seed, device)
+            manifest.record_model(self.context.model.name, model_entry(self.context.model, device))
+            here = RunOutcome()
+            self.log(f"{eval_.name}: rerun under random_seed {seed} into {folder}")
+            rerun = {**overrides, "random_seed": seed}
+            _EvalRun(
+                eval_,
+                self.context,
+                self.group,
+                request,
+                self.plan,
+                manifest,
+                here,
+                self.log,
+                out=folder,
+                overrides=rerun,
+            ).run()
+            manifest.finish_run(
+                time.perf_counter() - started,
+                [{"eval": e, "sae_id": sae_id, "reason": r} for e, sae_id, r in here.failed],
+            )
+            label = f"{eval_.name} (random_seed {seed})"
+            self.outcome.failed += [(label, sae_id, why) for _, sae_id, why in here.failed]
+            self.outcome.warnings += [(label, sae_id, m) for _, sae_id, m in here.warnings]
+            answered[seed] = {s: path for _, s, path in here.written + here.skipped}
+        for item in self.group:
+            main = result_path(request.out, eval_.eval_type_id, item.sae_id)
+            if main.exists() and all(item.sae_id in answered[s] for s in seeds[1:]):
+                paths = {first: main} | {s: answered[s][item.sae_id] for s in seeds[1:]}
+                self.record(main, paths)
+            elif main.exists():
+                self.log(
+                    f"warning: no spread over seeds for {eval_.name} on {item.sae_id}: a rerun "
+                    f"under another seed failed"
+                )
+
+    def record(self, main: Path, paths: dict[int, Path]) -> None:
+        """Write the spread into the first seed's result file (atomically, -1 placeholders of
+        non-finite numbers kept as the file has them)."""
+        metrics = headline_metrics(self.eval_.eval_type_id)
+        values = {}
+        for seed, path in paths.items():
+            result = read_result(path)
+            values[seed] = {m.key: _number(m.value(result)) for m in metrics}
+        data = json.loads(main.read_text())
+        unstructured = data.get("eval_result_unstructured")
+        if unstructured is None:
+            unstructured = data["eval_result_unstructured"] = {}
+        if not isinstance(unstructured, dict):
+            self.log(f"warning: {main} keeps no spread: its eval_result_unstructured is no object")
+            return
+        unstructured[SEEDS_KEY] = seed_spread(values)
+        atomic_write_json(main, data)
+        self.outcome.results = [
+            read_result(main) if r.get("_path") == str(main) else r for r in self.outcome.results
+        ]
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _reason(error: Exception) -> str:

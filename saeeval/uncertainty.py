@@ -189,3 +189,44 @@ def metric_units(result: Mapping[str, Any], key: str) -> UnitValues | None:
     """The units behind headline metric `key` of a result, if the result records them."""
     entry = recorded(result).get(key)
     return UnitValues.from_json(entry) if entry else None
+
+
+# The spread over reruns under other seeds (`saeeval run --seeds N`): what the eval's random
+# draws (text sampling, probe initialisation and training order) add to a number, which the
+# interval over units above does not see.
+SEEDS_KEY = "saeeval_seed_spread"
+
+
+def seed_spread(
+    values: Mapping[int, Mapping[str, float | None]], varied: str = "random_seed"
+) -> dict[str, Any]:
+    """The `saeeval_seed_spread` entry of a result from each seed's headline values.
+
+    `values` maps seed -> {metric key: value}; a metric's spread is over the seeds where it is
+    finite: the values, their mean, sample standard deviation (n - 1), minimum and maximum.
+    """
+    seeds = sorted(values)
+    keys = list(dict.fromkeys(k for seed in seeds for k in values[seed]))
+    metrics = {}
+    for key in keys:
+        per_seed = [values[seed].get(key) for seed in seeds]
+        finite = np.array(
+            [v for v in per_seed if v is not None and np.isfinite(v)], dtype=np.float64
+        )
+        metrics[key] = {
+            "values": [None if v is None or not np.isfinite(v) else float(v) for v in per_seed],
+            "n_seeds": int(finite.size),
+            "mean": float(finite.mean()) if finite.size else None,
+            "sd": float(finite.std(ddof=1)) if finite.size > 1 else None,
+            "min": float(finite.min()) if finite.size else None,
+            "max": float(finite.max()) if finite.size else None,
+        }
+    return {"varied": varied, "seeds": seeds, "metrics": metrics}
+
+
+def recorded_spread(result: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The `saeeval_seed_spread` metric entries of a result ({} if it records none)."""
+    unstructured = result.get("eval_result_unstructured")
+    if not isinstance(unstructured, dict):
+        return {}
+    return (unstructured.get(SEEDS_KEY) or {}).get("metrics", {})

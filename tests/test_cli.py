@@ -77,6 +77,12 @@ def test_unknown_eval(tmp_path):
     assert code == 2 and "unknown eval 'absorb'" in out
 
 
+def test_seeds_below_one(tmp_path):
+    sae = saved(random_sae("topk", 8, 16, "blocks.1.hook_resid_post"), tmp_path / "s")
+    code, out = invoke("run", "--sae", sae, "--seeds", 0, "--out", tmp_path / "o")
+    assert code == 2 and "--seeds must be at least 1" in out
+
+
 def test_missing_embedded_wheel_names_the_install_command(monkeypatch, tmp_path):
     import saeeval.models.embedded as embedded
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from saeeval.errors import SaeevalError, one_line
-from saeeval.results.paths import RESULT_SUFFIX
+from saeeval.results.paths import RESULT_SUFFIX, SEED_RUNS_DIR
 from saeeval.results.stamp import restore_non_finite
 
 
@@ -36,7 +36,8 @@ def read_result(path: str | Path) -> dict[str, Any]:
 def read_results(
     folder: str | Path, unreadable: list[tuple[Path, str]] | None = None
 ) -> list[dict[str, Any]]:
-    """Every readable `*_eval_results.json` under `folder`.
+    """Every readable `*_eval_results.json` under `folder`, except the extra seeds' reruns
+    under `folder/seed_runs/` (their spread is recorded in the results they rerun).
 
     A damaged file never stops a report or a summary: it is left out, and (path, why) is appended
     to `unreadable` when the caller passes a list to hear about it.
@@ -46,6 +47,8 @@ def read_results(
         raise SaeevalError(f"results folder {folder} does not exist")
     results = []
     for path in sorted(folder.rglob(f"*{RESULT_SUFFIX}")):
+        if SEED_RUNS_DIR in path.relative_to(folder).parts[:-1]:
+            continue
         try:
             results.append(read_result(path))
         except SaeevalError as exc:

@@ -1,5 +1,6 @@
-"""Results as one tidy table: a row per SAE, eval and headline metric, with provenance and the
-95% interval. `compare` and `report` read results through it, and notebooks can too:
+"""Results as one tidy table: a row per SAE, eval and headline metric, with provenance, the
+95% interval over the eval's units and, for runs with `--seeds N`, the standard deviation over
+seeds. `compare` and `report` read results through it, and notebooks can too:
 
     import saeeval.results
     frame = saeeval.results.load("runs/results")
@@ -21,7 +22,7 @@ from saeeval.evals.registry import headline_metrics
 from saeeval.files import read_json_object
 from saeeval.results.reader import read_results
 from saeeval.results.stamp import STAMP_KEY
-from saeeval.uncertainty import recorded
+from saeeval.uncertainty import recorded, recorded_spread
 
 COLUMNS = [
     "sae_id",
@@ -33,6 +34,8 @@ COLUMNS = [
     "ci_high",
     "n_units",
     "unit",
+    "seed_sd",
+    "n_seeds",
     "higher_is_better",
     "l0",
     "d_sae",
@@ -69,12 +72,12 @@ def table(results: list[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for result in results:
         provenance = _provenance(result)
-        intervals = recorded(result)
+        intervals, spreads = recorded(result), recorded_spread(result)
         for metric in headline_metrics(result["eval_type_id"]):
             value = metric.value(result)
             if not isinstance(value, int | float) or isinstance(value, bool):
                 continue
-            interval = intervals.get(metric.key, {})
+            interval, spread = intervals.get(metric.key, {}), spreads.get(metric.key, {})
             rows.append(
                 {
                     "sae_id": result["_sae_id"],
@@ -86,13 +89,15 @@ def table(results: list[dict[str, Any]]) -> pd.DataFrame:
                     "ci_high": interval.get("ci_high"),
                     "n_units": interval.get("n_units"),
                     "unit": interval.get("unit"),
+                    "seed_sd": spread.get("sd"),
+                    "n_seeds": spread.get("n_seeds"),
                     "higher_is_better": metric.higher_is_better,
                     "l0": l0_of.get(result["_sae_id"]),
                     **provenance,
                 }
             )
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    for column in ("ci_low", "ci_high", "l0", "value"):
+    for column in ("ci_low", "ci_high", "seed_sd", "l0", "value"):
         frame[column] = frame[column].astype(float)
     return frame
 
