@@ -23,7 +23,8 @@ import pandas as pd
 from saeeval.comparison import FOOTNOTE, compare, display_table, write_comparison
 from saeeval.errors import SaeevalError
 from saeeval.files import read_json_object
-from saeeval.reports.figures import detail_views, saebench_view
+from saeeval.reports.figures import detail_views, saebench_view, training_curves
+from saeeval.trainers.record import CURVES_CSV
 from saeeval.reports.style import PNG_DPI
 from saeeval.results import atomic_write_text, read_results
 from saeeval.results.manifest import MANIFEST_NAME
@@ -65,6 +66,8 @@ def build_report(
     if figures:
         sections.append(("SAEBench view: L0 against every metric", None, figures))
     details = detail_views(results, out_dir)
+    if curves := _training_curves(results_dir, set(frame.sae_id)):
+        sections.append(("Training", None, training_curves(curves, out_dir)))
     for eval_type_id in sorted(frame.eval_type_id.unique()):
         shown = eval_table(frame, eval_type_id)
         shown.to_latex(out_dir / f"{eval_type_id}_table.tex", index=False, escape=True)
@@ -100,6 +103,27 @@ def _cell(row) -> str:
     if not pd.isna(row.seed_sd):
         text += f" sd {row.seed_sd:.2g} over {int(row.n_seeds)} seeds"
     return text
+
+
+def _training_curves(results_dir: Path, sae_ids: set[str]) -> dict[str, pd.DataFrame]:
+    """The training curves of the reported SAEs that a training run made: found through each
+    manifest's record of the SAE folder (the curves lie beside it, in the run's folder)."""
+    curves = {}
+    for path in sorted(results_dir.rglob(MANIFEST_NAME)):
+        try:
+            entries = read_json_object(path).get("results") or {}
+        except SaeevalError:
+            continue  # reported under "Files left out" when it is the folder's own manifest
+        for entry in entries.values():
+            sae_id, sae_path = entry.get("sae_id"), entry.get("sae_path")
+            if sae_id not in sae_ids or sae_id in curves or not sae_path:
+                continue
+            csv = Path(sae_path).parent / CURVES_CSV
+            if csv.is_file():
+                rows = pd.read_csv(csv)
+                if "tokens" in rows and len(rows):
+                    curves[sae_id] = rows
+    return curves
 
 
 def _provenance(frame: pd.DataFrame, manifest: dict[str, Any]) -> list[tuple[str, str]]:

@@ -6,6 +6,8 @@ results themselves and writes `<eval_type_id>_<what>.{png,pdf,svg}` through repo
   baselines as dashed lines, 95% intervals as error bars.
 - detail views: sparse-probing accuracy against k (SAE and model), SCR and TPP against n,
   absorption per letter, the unlearning sweep.
+- `training_curves`: loss, L0 and dead fraction against training tokens, for the SAEs that
+  `saeeval train` or `sweep` made.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ SCHEMA_K = (1, 2, 5, 10, 20, 50, 100)
 SCHEMA_N = (2, 5, 10, 20, 50, 100, 500)
 
 
+@style.styled
 def saebench_view(
     frame: pd.DataFrame, out_dir: Path, by: str = "architecture", baselines: list[str] = ()
 ) -> list[Path]:
@@ -98,6 +101,7 @@ def _yerr(y, low, high):
     return np.vstack([np.clip(below, 0, None), np.clip(above, 0, None)])
 
 
+@style.styled
 def detail_views(results: list[dict[str, Any]], out_dir: Path) -> dict[str, list[Path]]:
     """Each eval's own view, for the evals present: {eval_type_id: files}."""
     recipes = {
@@ -192,3 +196,22 @@ def _unlearning_sweep(results, out_dir: Path) -> list[Path]:
     ax.set_ylabel("forget accuracy")
     ax.legend(frameon=False)
     return style.save(fig, out_dir, "unlearning_sweep")
+
+
+TRAINING_PANELS = [("loss", "training loss"), ("l0", "L0"), ("dead_fraction", "dead fraction")]
+
+
+@style.styled
+def training_curves(curves: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
+    """One line per SAE in each panel of TRAINING_PANELS, against tokens seen."""
+    fig, axes = style.figure(len(TRAINING_PANELS))
+    for ax, (column, label) in zip(axes, TRAINING_PANELS, strict=True):
+        for i, (sae_id, rows) in enumerate(curves.items()):
+            if column in rows:
+                ax.plot(rows.tokens, rows[column], color=style.colour(i), lw=1, label=sae_id)
+        ax.set_xlabel("training tokens")
+        ax.set_ylabel(label)
+        if column == "loss":
+            ax.set_yscale("log")
+    axes[0].legend(frameon=False)
+    return style.save(fig, out_dir, "training_curves")

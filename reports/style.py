@@ -7,6 +7,7 @@ as TrueType (Type 42) so journals accept them. Widths are a paper's one and two 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import matplotlib
@@ -70,6 +71,18 @@ def figure(n_panels: int = 1, wide: bool | None = None):
     for ax in axes.flat[n_panels:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n_panels])
+
+
+def styled(recipe):
+    """Run a figure recipe inside the style's settings, so labels and legends added after
+    `figure` returns get them too (matplotlib reads its settings as each artist is made)."""
+
+    @functools.wraps(recipe)
+    def wrapper(*args, **kwargs):
+        with plt.rc_context(RC):
+            return recipe(*args, **kwargs)
+
+    return wrapper
 
 
 def log_x(ax) -> None:

@@ -514,7 +514,7 @@ class _EvalRun:
                 "eval": self.eval_.name,
                 "eval_version": self.common["eval_version"],
                 "sae_id": item.sae_id,
-                "sae_path": str(item.path),
+                "sae_path": str(Path(item.path).resolve()),
                 "sae_fingerprint": self.plan.fingerprints[item.sae_id],
                 "result": None if path is None else str(path),
                 "model": self.context.model.name,

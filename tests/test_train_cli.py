@@ -140,3 +140,11 @@ def test_sweep_runs_a_grid_and_summarises(tmp_path, embedded_model):
     assert re.search(row, (out / "summary.md").read_text())
     code, text = invoke("sweep", sweep, "--out", out, "--device", "cpu")  # only the failure reruns
     assert code == 1 and text.count("already trained") == 3 and "training diverged" in text
+
+    # The report on the sweep's folder draws each trained run's curves, found through the runs'
+    # manifests; the diverged run has no result and is not drawn.
+    code, text = invoke("report", out)
+    assert code == 0, text
+    svg = (out / "report" / "training_curves.svg").read_text()
+    assert all(name in svg for name in ("topk_k8", "topk_k16", "gated")) and "standard" not in svg
+    assert "training_curves" in (out / "report" / "index.html").read_text()
