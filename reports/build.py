@@ -24,11 +24,11 @@ from saeeval.comparison import FOOTNOTE, compare, display_table, write_compariso
 from saeeval.errors import SaeevalError
 from saeeval.files import read_json_object
 from saeeval.reports.figures import detail_views, saebench_view, training_curves
-from saeeval.trainers.record import CURVES_CSV
 from saeeval.reports.style import PNG_DPI
 from saeeval.results import atomic_write_text, read_results
 from saeeval.results.manifest import MANIFEST_NAME
 from saeeval.results.table import table
+from saeeval.trainers.record import CURVES_CSV
 
 PACKAGES = ("saeeval", "torch", "transformers", "sae-lens", "numpy")
 
