@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
@@ -210,6 +211,9 @@ def training_curves(curves: dict[str, pd.DataFrame], out_dir: Path) -> list[Path
             if column in rows:
                 ax.plot(rows.tokens, rows[column], color=style.colour(i), lw=1, label=sae_id)
         ax.set_xlabel("training tokens")
+        # 200k, 1M rather than 200000: a paper's column has no room for long tick labels.
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(4))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))
         ax.set_ylabel(label)
         if column == "loss":
             ax.set_yscale("log")
