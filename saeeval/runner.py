@@ -336,9 +336,10 @@ def run(
             progress=progress,
         )
         for eval_ in evals:
-            _EvalRun(eval_, context, group, request, plan, manifest, outcome, log).run()
+            first = _EvalRun(eval_, context, group, request, plan, manifest, outcome, log)
+            first.run()
             if request.seeds > 1:
-                _SeedReruns(eval_, context, group, request, plan, outcome, log).run(device)
+                _SeedReruns(first).run(device)
     manifest.finish_run(
         time.perf_counter() - started,
         [{"eval": e, "sae_id": s, "reason": r} for e, s, r in outcome.failed],
@@ -532,26 +533,18 @@ class _SeedReruns:
     result folder (OUT/seed_runs/random_seed_S, resumable like OUT), and the spread of each
     headline metric over all N recorded in the result of the first seed."""
 
-    def __init__(
-        self,
-        eval_: Eval,
-        context: EvalContext,
-        group: list[LoadedSAE],
-        request: RunRequest,
-        plan: _Plan,
-        outcome: RunOutcome,
-        log: Callable[[str], None],
-    ):
-        self.eval_, self.context, self.group, self.request = eval_, context, group, request
-        self.plan, self.outcome, self.log = plan, outcome, log
+    def __init__(self, first: _EvalRun):
+        self.first = first  # the run under the eval's own seed, whose result gets the spread
+        self.eval_, self.context, self.group = first.eval_, first.context, first.group
+        self.request, self.plan = first.request, first.plan
+        self.outcome, self.log = first.outcome, first.log
 
     def run(self, device: torch.device) -> None:
         eval_, request = self.eval_, self.request
         if "random_seed" not in eval_.config_class.model_fields:
             self.log(f"{eval_.name} draws nothing at random; --seeds runs it once")
             return
-        overrides = request.overrides.get(eval_.name, {})
-        first = _eval_config(eval_, self.context, overrides).random_seed
+        overrides, first = self.first.overrides, self.first.config.random_seed
         seeds = [first + i for i in range(request.seeds)]
         answered: dict[int, dict[str, Path]] = {}  # seed -> sae_id -> result of this request
         for seed in seeds[1:]:

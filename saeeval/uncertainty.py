@@ -179,10 +179,14 @@ def record(metrics: Mapping[str, UnitValues]) -> dict[str, Any]:
 
 def recorded(result: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """The `saeeval_uncertainty` metric entries of a result ({} if it records none)."""
+    return _recorded_metrics(result, KEY)
+
+
+def _recorded_metrics(result: Mapping[str, Any], key: str) -> dict[str, dict[str, Any]]:
     unstructured = result.get("eval_result_unstructured")
     if not isinstance(unstructured, dict):
         return {}
-    return (unstructured.get(KEY) or {}).get("metrics", {})
+    return (unstructured.get(key) or {}).get("metrics", {})
 
 
 def metric_units(result: Mapping[str, Any], key: str) -> UnitValues | None:
@@ -226,7 +230,4 @@ def seed_spread(
 
 def recorded_spread(result: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """The `saeeval_seed_spread` metric entries of a result ({} if it records none)."""
-    unstructured = result.get("eval_result_unstructured")
-    if not isinstance(unstructured, dict):
-        return {}
-    return (unstructured.get(SEEDS_KEY) or {}).get("metrics", {})
+    return _recorded_metrics(result, SEEDS_KEY)
