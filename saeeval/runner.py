@@ -95,6 +95,10 @@ class RunOutcome:
     warnings: list[tuple[str, str, str]] = field(default_factory=list)  # (eval, sae_id, message)
     results: list[dict[str, Any]] = field(default_factory=list)
 
+    def failures(self) -> list[dict[str, str]]:
+        """The failed (eval, SAE) pairs as the manifest records them."""
+        return [{"eval": e, "sae_id": s, "reason": r} for e, s, r in self.failed]
+
 
 def parse_value(raw: str) -> Any:
     """A command-line value: JSON where it parses (numbers, booleans, lists), else the string."""
@@ -339,11 +343,8 @@ def run(
             first = _EvalRun(eval_, context, group, request, plan, manifest, outcome, log)
             first.run()
             if request.seeds > 1:
-                _SeedReruns(first).run(device)
-    manifest.finish_run(
-        time.perf_counter() - started,
-        [{"eval": e, "sae_id": s, "reason": r} for e, s, r in outcome.failed],
-    )
+                _rerun_under_seeds(first, device)
+    manifest.finish_run(time.perf_counter() - started, outcome.failures())
     return outcome
 
 
@@ -528,89 +529,74 @@ class _EvalRun:
         )
 
 
-class _SeedReruns:
-    """`--seeds N`: one eval rerun on the same SAEs under N - 1 further seeds, each into its own
-    result folder (OUT/seed_runs/random_seed_S, resumable like OUT), and the spread of each
-    headline metric over all N recorded in the result of the first seed."""
-
-    def __init__(self, first: _EvalRun):
-        self.first = first  # the run under the eval's own seed, whose result gets the spread
-        self.eval_, self.context, self.group = first.eval_, first.context, first.group
-        self.request, self.plan = first.request, first.plan
-        self.outcome, self.log = first.outcome, first.log
-
-    def run(self, device: torch.device) -> None:
-        eval_, request = self.eval_, self.request
-        if "random_seed" not in eval_.config_class.model_fields:
-            self.log(f"{eval_.name} draws nothing at random; --seeds runs it once")
-            return
-        overrides, first = self.first.overrides, self.first.config.random_seed
-        seeds = [first + i for i in range(request.seeds)]
-        answered: dict[int, dict[str, Path]] = {}  # seed -> sae_id -> result of this request
-        for seed in seeds[1:]:
-            folder = seed_run_dir(request.out, seed)
-            manifest = Manifest(folder, self.log)
-            started = time.perf_counter()
-            manifest.start_run(f"saeeval run --seeds (random_seed {seed})", request.seed, device)
-            manifest.record_model(self.context.model.name, model_entry(self.context.model, device))
-            here = RunOutcome()
-            self.log(f"{eval_.name}: rerun under random_seed {seed} into {folder}")
-            rerun = {**overrides, "random_seed": seed}
-            _EvalRun(
-                eval_,
-                self.context,
-                self.group,
-                request,
-                self.plan,
-                manifest,
-                here,
-                self.log,
-                out=folder,
-                overrides=rerun,
-            ).run()
-            manifest.finish_run(
-                time.perf_counter() - started,
-                [{"eval": e, "sae_id": sae_id, "reason": r} for e, sae_id, r in here.failed],
+def _rerun_under_seeds(first: _EvalRun, device: torch.device) -> None:
+    """`--seeds N`: the eval of `first` rerun on the same SAEs under N - 1 further seeds, each
+    into its own result folder (OUT/seed_runs/random_seed_S, resumable like OUT), and the spread
+    of each headline metric over all N recorded in the result of `first`, the eval's own seed."""
+    eval_, request, outcome, log = first.eval_, first.request, first.outcome, first.log
+    if "random_seed" not in eval_.config_class.model_fields:
+        log(f"{eval_.name} draws nothing at random; --seeds runs it once")
+        return
+    own_seed, model = first.config.random_seed, first.context.model
+    seeds = [own_seed + i for i in range(request.seeds)]
+    answered: dict[int, dict[str, Path]] = {}  # seed -> sae_id -> result of this request
+    for seed in seeds[1:]:
+        folder = seed_run_dir(request.out, seed)
+        manifest = Manifest(folder, log)
+        started = time.perf_counter()
+        manifest.start_run(f"saeeval run --seeds (random_seed {seed})", request.seed, device)
+        manifest.record_model(model.name, model_entry(model, device))
+        here = RunOutcome()
+        log(f"{eval_.name}: rerun under random_seed {seed} into {folder}")
+        _EvalRun(
+            eval_,
+            first.context,
+            first.group,
+            request,
+            first.plan,
+            manifest,
+            here,
+            log,
+            out=folder,
+            overrides={**first.overrides, "random_seed": seed},
+        ).run()
+        manifest.finish_run(time.perf_counter() - started, here.failures())
+        label = f"{eval_.name} (random_seed {seed})"
+        outcome.failed += [(label, sae_id, why) for _, sae_id, why in here.failed]
+        outcome.warnings += [(label, sae_id, m) for _, sae_id, m in here.warnings]
+        answered[seed] = {s: path for _, s, path in here.written + here.skipped}
+    for item in first.group:
+        main = first.path(item)
+        if main.exists() and all(item.sae_id in answered[s] for s in seeds[1:]):
+            paths = {own_seed: main} | {s: answered[s][item.sae_id] for s in seeds[1:]}
+            _record_spread(first, main, paths)
+        elif main.exists():
+            log(
+                f"warning: no spread over seeds for {eval_.name} on {item.sae_id}: a rerun "
+                f"under another seed failed"
             )
-            label = f"{eval_.name} (random_seed {seed})"
-            self.outcome.failed += [(label, sae_id, why) for _, sae_id, why in here.failed]
-            self.outcome.warnings += [(label, sae_id, m) for _, sae_id, m in here.warnings]
-            answered[seed] = {s: path for _, s, path in here.written + here.skipped}
-        for item in self.group:
-            main = result_path(request.out, eval_.eval_type_id, item.sae_id)
-            if main.exists() and all(item.sae_id in answered[s] for s in seeds[1:]):
-                paths = {first: main} | {s: answered[s][item.sae_id] for s in seeds[1:]}
-                self.record(main, paths)
-            elif main.exists():
-                self.log(
-                    f"warning: no spread over seeds for {eval_.name} on {item.sae_id}: a rerun "
-                    f"under another seed failed"
-                )
-
-    def record(self, main: Path, paths: dict[int, Path]) -> None:
-        """Write the spread into the first seed's result file (atomically, -1 placeholders of
-        non-finite numbers kept as the file has them)."""
-        metrics = headline_metrics(self.eval_.eval_type_id)
-        values = {}
-        for seed, path in paths.items():
-            result = read_result(path)
-            values[seed] = {m.key: _number(m.value(result)) for m in metrics}
-        data = json.loads(main.read_text())
-        unstructured = data.get("eval_result_unstructured")
-        if unstructured is None:
-            unstructured = data["eval_result_unstructured"] = {}
-        if not isinstance(unstructured, dict):
-            self.log(f"warning: {main} keeps no spread: its eval_result_unstructured is no object")
-            return
-        unstructured[SEEDS_KEY] = seed_spread(values)
-        atomic_write_json(main, data)
-        self.outcome.results = [
-            read_result(main) if r.get("_path") == str(main) else r for r in self.outcome.results
-        ]
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+def _record_spread(first: _EvalRun, main: Path, paths: dict[int, Path]) -> None:
+    """Write the spread over `paths` (seed -> result) into the first seed's result file `main`
+    (atomically, the -1 placeholders of non-finite numbers kept as the file has them)."""
+    metrics = headline_metrics(first.eval_.eval_type_id)
+    values = {}
+    for seed, path in paths.items():
+        result = read_result(path)
+        values[seed] = {m.key: m.number(result) for m in metrics}
+    data = json.loads(main.read_text())
+    unstructured = data.get("eval_result_unstructured")
+    if unstructured is None:
+        unstructured = data["eval_result_unstructured"] = {}
+    if not isinstance(unstructured, dict):
+        first.log(f"warning: {main} keeps no spread: its eval_result_unstructured is no object")
+        return
+    unstructured[SEEDS_KEY] = seed_spread(values)
+    atomic_write_json(main, data)
+    first.outcome.results = [
+        read_result(main) if r.get("_path") == str(main) else r for r in first.outcome.results
+    ]
 
 
 def _reason(error: Exception) -> str:

@@ -62,6 +62,12 @@ class HeadlineMetric:
             data = data.get(key) if isinstance(data, dict) else None
         return None if isinstance(data, dict) else data
 
+    def number(self, result: dict[str, Any]) -> float | None:
+        """The metric's value as a float, or None where the result holds no number there."""
+        value = self.value(result)
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        return float(value) if is_number else None
+
 
 class _DataChoice:
     """What both contexts know before any work: the data source and the size preset."""

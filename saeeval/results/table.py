@@ -74,8 +74,8 @@ def table(results: list[dict[str, Any]]) -> pd.DataFrame:
         provenance = _provenance(result)
         intervals, spreads = recorded(result), recorded_spread(result)
         for metric in headline_metrics(result["eval_type_id"]):
-            value = metric.value(result)
-            if not isinstance(value, int | float) or isinstance(value, bool):
+            value = metric.number(result)
+            if value is None:
                 continue
             interval, spread = intervals.get(metric.key, {}), spreads.get(metric.key, {})
             rows.append(
@@ -84,7 +84,7 @@ def table(results: list[dict[str, Any]]) -> pd.DataFrame:
                     "eval_type_id": result["eval_type_id"],
                     "metric": metric.key,
                     "title": metric.title,
-                    "value": float(value),
+                    "value": value,
                     "ci_low": interval.get("ci_low"),
                     "ci_high": interval.get("ci_high"),
                     "n_units": interval.get("n_units"),
