@@ -7,25 +7,20 @@ class loaded from the folder we wrote. Every deterministic metric must agree to 
 
 from __future__ import annotations
 
-import hashlib
 import math
-from dataclasses import dataclass
 
 import pytest
 import torch
 from helpers import random_sae, saved
+from parity_core import ATOL, RTOL, _context_set, ours_and_reference
 from reference_models import (
     hooked_transformer_twin,
-    reference_core_config,
     reference_sae,
     reference_store,
 )
 from tiny_models import tiny_model
 
 from saeeval.activations import ActivationCache
-from saeeval.data.contexts import ContextSet
-from saeeval.data.text_datasets import TextDataset
-from saeeval.evals import EvalContext, get_eval
 from saeeval.evals.core import CoreEvalConfig, _replace_with_reconstruction
 from saeeval.evals.core_metrics import (
     Reconstruction,
@@ -35,64 +30,10 @@ from saeeval.evals.core_metrics import (
     per_token_kl,
 )
 from saeeval.models import per_token_ce_loss
-from saeeval.saes import load_sae
 from saeeval.tokens import token_mask
 from saeeval.trainers.pca import fit_pca_sae
 
 HOOK = "blocks.1.hook_resid_post"
-RTOL = 1e-5
-# Values within float32 rounding of zero (e.g. the max cosine between orthogonal PCA directions,
-# ~5e-8) cannot agree relatively; below this absolute size they must agree absolutely.
-ATOL = 1e-6
-
-
-def _context_set(tokens: torch.Tensor, part: str = "all") -> ContextSet:
-    dataset = TextDataset("parity-tokens", "sha256:parity", "random tokens", "text", 0)
-    return ContextSet(
-        dataset,
-        tokens.shape[1],
-        tokens,
-        key="parity-" + hashlib.sha256(tokens.numpy().tobytes()).hexdigest()[:16],
-        exhausted=True,
-        part=part,
-    )
-
-
-@dataclass
-class FixedContexts(EvalContext):
-    """An eval context that serves given tokens instead of tokenising a dataset."""
-
-    fixed: ContextSet | None = None
-
-    def contexts(self, context_size: int, min_contexts: int, prepend_bos: bool = True):
-        return self.fixed
-
-
-def ours_and_reference(model, sae_folder, tokens, batch_size, n_recon, n_sv, exclude_special):
-    import sae_bench.evals.core.main as reference
-
-    context = FixedContexts(model=model, cache=ActivationCache(), fixed=_context_set(tokens))
-    config = CoreEvalConfig(
-        batch_size_prompts=batch_size,
-        n_eval_reconstruction_batches=n_recon,
-        n_eval_sparsity_variance_batches=n_sv,
-        context_size=tokens.shape[1],
-        exclude_special_tokens_from_reconstruction=exclude_special,
-        save_feature_details=True,
-    )
-    ((_, ours),) = get_eval("core").run(context, [load_sae(sae_folder)], config)
-
-    twin = hooked_transformer_twin(model.model)
-    sae = reference_sae(sae_folder)
-    metrics, features = reference.run_evals(
-        sae,
-        reference_store(twin, sae, tokens, batch_size),
-        twin,
-        reference_core_config(batch_size, n_recon, n_sv, tokens.shape[1], exclude_special),
-        ignore_tokens=model.special_token_ids,
-    )
-    metrics["misc_metrics"] = reference.calculate_misc_metrics(features)
-    return ours, metrics, features
 
 
 def assert_metrics_agree(ours, metrics, features):
