@@ -116,6 +116,7 @@ def reference_absorption(
     config = AbsorptionEvalConfig(model_name="smollm2-twin", random_seed=seed, **(overrides or {}))
     grad = torch.is_grad_enabled()  # run_eval switches autograd on for good
     with contextlib.ExitStack() as stack:
+        stack.callback(torch.set_grad_enabled, grad)  # restored even if run_eval fails
         patch = stack.enter_context
         patch(
             mock.patch.object(
@@ -162,7 +163,6 @@ def reference_absorption(
         results = main.run_eval(
             config, [("reference", sae)], "cpu", str(work_dir / "results"), force_rerun=True
         )
-    torch.set_grad_enabled(grad)
     assert results, "SAEBench measured no absorption (too few letters with a good probe)"
     return next(iter(results.values()))["eval_result_metrics"]["mean"]
 

@@ -389,12 +389,9 @@ def scr_tpp_comparisons(
         _, warm, artifacts = _aligned_reference(
             setup, eval_name, config, unit, dataset, seed, extra
         )
-        theirs = warm[0][f"{unit}_results" if scr else f"{dataset}_tpp_results"]
-        row = rows[
-            f"{result_name(unit, source)}_results"
-            if scr
-            else f"{result_name(unit, source)}_tpp_results"
-        ]
+        suffix = "_results" if scr else "_tpp_results"
+        theirs = warm[0][unit + suffix]
+        row = rows[result_name(unit, source) + suffix]
         label = _short(unit)
         if scr:  # the model side: the probes' clean accuracies (TPP's results do not hold them)
             our_clean = result["eval_result_unstructured"][result_name(unit, source)]

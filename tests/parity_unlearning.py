@@ -243,42 +243,34 @@ def unlearning_comparisons(
     ]
 
     why = "aligned: the same contexts, questions and prompts; no random draw is left"
+
+    def exact(metric: str, mine: float, theirs: float) -> Comparison:
+        return Comparison("unlearning", metric, [mine], [theirs], EXACT, why)
+
     questions = ours["eval_result_unstructured"]["questions"]
     comparisons = [
-        Comparison(
-            "unlearning",
+        exact(
             "unlearning_score",
-            [ours["eval_result_metrics"]["unlearning"]["unlearning_score"]],
-            [reference["eval_result_metrics"]["unlearning"]["unlearning_score"]],
-            EXACT,
-            why,
+            ours["eval_result_metrics"]["unlearning"]["unlearning_score"],
+            reference["eval_result_metrics"]["unlearning"]["unlearning_score"],
         ),
-        Comparison(
-            "unlearning",
+        exact(
             "mean forget accuracy over settings",
-            [statistics.fmean(forget)],
-            [statistics.fmean(reference_forget)],
-            EXACT,
-            why,
+            statistics.fmean(forget),
+            statistics.fmean(reference_forget),
         ),
-        Comparison(
-            "unlearning",
+        exact(
             "mean retain accuracy over settings",
-            [statistics.fmean(retain)],
-            [statistics.fmean(reference_retain)],
-            EXACT,
-            why,
+            statistics.fmean(retain),
+            statistics.fmean(reference_retain),
         ),
     ]
     for name, bank in names.items():
         comparisons.append(
-            Comparison(
-                "unlearning",
+            exact(
                 f"known questions: {bank}",
-                [float(questions[bank]["n_known"])],
-                [float(reference_known[name])],
-                EXACT,
-                why,
+                float(questions[bank]["n_known"]),
+                float(reference_known[name]),
             )
         )
     return comparisons
