@@ -55,8 +55,8 @@ METRICS = (
 def ours_absorption(
     model, sae_folder: Path, work_dir: Path, seed: int, words_per_letter: int, overrides=None
 ):
-    """saeeval's absorption result metrics (`eval_result_metrics["mean"]`) for one seed;
-    `overrides`: config fields both sides have (e.g. `min_feats_for_eval`)."""
+    """saeeval's absorption result for one seed; `overrides`: config fields both sides have
+    (e.g. `min_feats_for_eval`)."""
     eval_ = get_eval("absorption")
     context = EvalContext(model=model, cache=ActivationCache(Path(work_dir) / "cache"))
     config = eval_.default_config(context).model_copy(
@@ -64,7 +64,7 @@ def ours_absorption(
     )
     results = [result for _, result in eval_.run(context, [load_sae(sae_folder)], config)]
     assert results, f"saeeval measured no absorption: {context.notes}"
-    return results[0]["eval_result_metrics"]["mean"]
+    return results[0]
 
 
 def absorption_twin(model, layer: int):
@@ -102,7 +102,7 @@ def _capped(words: list[str], words_per_letter: int) -> list[str]:
 def reference_absorption(
     twin, sae_folder: Path, work_dir: Path, seed: int, words_per_letter: int, overrides=None
 ):
-    """SAEBench's `run_eval` result metrics (`eval_result_metrics["mean"]`) for one seed."""
+    """SAEBench's `run_eval` result for one seed."""
     import sae_bench.evals.absorption.common as common
     import sae_bench.evals.absorption.feature_absorption as feature_absorption
     import sae_bench.evals.absorption.main as main
@@ -164,7 +164,7 @@ def reference_absorption(
             config, [("reference", sae)], "cpu", str(work_dir / "results"), force_rerun=True
         )
     assert results, "SAEBench measured no absorption (too few letters with a good probe)"
-    return next(iter(results.values()))["eval_result_metrics"]["mean"]
+    return next(iter(results.values()))
 
 
 def absorption_comparisons(
@@ -203,8 +203,8 @@ def absorption_comparisons(
         Comparison(
             "absorption",
             metric,
-            [float(o[metric]) for o in ours],
-            [float(r[metric]) for r in reference],
+            [float(o["eval_result_metrics"]["mean"][metric]) for o in ours],
+            [float(r["eval_result_metrics"]["mean"][metric]) for r in reference],
             why=why,
         )
         for metric in METRICS
