@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import functools
 import random
 from pathlib import Path
@@ -42,7 +43,14 @@ from reference_models import hooked_transformer_twin, reference_sae
 
 from saeeval.activations import ActivationCache
 from saeeval.evals import EvalContext, get_eval
-from saeeval.evals.absorption.words import alpha_words, letter_index
+from saeeval.evals.absorption.prompts import prompt_activations
+from saeeval.evals.absorption.words import (
+    alpha_words,
+    first_letter,
+    icl_prompt,
+    letter_index,
+    split_words,
+)
 from saeeval.saes import load_sae
 
 METRICS = (
@@ -100,9 +108,16 @@ def _capped(words: list[str], words_per_letter: int) -> list[str]:
 
 
 def reference_absorption(
-    twin, sae_folder: Path, work_dir: Path, seed: int, words_per_letter: int, overrides=None
+    twin,
+    sae_folder: Path,
+    work_dir: Path,
+    seed: int,
+    words_per_letter: int,
+    overrides=None,
+    extra_patches=(),
 ):
-    """SAEBench's `run_eval` result for one seed."""
+    """SAEBench's `run_eval` result for one seed; `extra_patches`: more context managers to
+    enter around it (the aligned comparison's)."""
     import sae_bench.evals.absorption.common as common
     import sae_bench.evals.absorption.feature_absorption as feature_absorption
     import sae_bench.evals.absorption.main as main
@@ -157,6 +172,8 @@ def reference_absorption(
             )
         )
         patch(contextlib.chdir(work_dir))  # it writes artifacts/absorption/ below the cwd
+        for extra in extra_patches:
+            patch(extra)
         random.seed(seed)
         np.random.seed(seed)
         torch.manual_seed(seed)
@@ -209,3 +226,163 @@ def absorption_comparisons(
         )
         for metric in METRICS
     ]
+
+
+# -- aligned: the reference reads saeeval's words and prompts, saeeval uses the reference's probes
+
+# Float32 rounding: the twin's activations and SAELens' encoder differ from ours in the last
+# bits; a count moves by a whole word (at least 1 / 60 of a letter's rate here), far more.
+ALIGNED = 1e-6
+
+
+@dataclasses.dataclass
+class OurPrompts:
+    """The words and prompts saeeval's absorption draws for `seed` (as `LetterData` draws them):
+    the probe's training and test prompts, and a generator of the absorption prompts, which
+    are drawn word by word in letter order, once the probe has picked the words."""
+
+    train: list[tuple[str, str]]  # (word, prompt)
+    test: list[tuple[str, str]]
+    vocabulary: list[str]
+    absorption_rng: random.Random
+
+    @classmethod
+    def draw(cls, tokenizer, seed: int, words_per_letter: int, template: str) -> OurPrompts:
+        vocabulary = alpha_words(tokenizer)
+        split = split_words(vocabulary, seed, words_per_letter)
+        rng = random.Random(seed + 1)
+        train = [(w, icl_prompt(w, split.train, template, rng)) for w in split.train]
+        test = [(w, icl_prompt(w, split.test, template, rng)) for w in split.test]
+        return cls(train, test, vocabulary, random.Random(seed + 2))
+
+    def absorption_prompt(self, word: str, template: str) -> str:
+        return icl_prompt(word, self.vocabulary, template, self.absorption_rng)
+
+
+def aligned_absorption_comparisons(
+    model,
+    sae_folder: Path,
+    work_dir: Path,
+    *,
+    seed: int,
+    words_per_letter: int,
+    layer: int = 6,
+    overrides: dict | None = None,
+) -> list[Comparison]:
+    """Both sides on one stream: SAEBench reads saeeval's word split, probe prompts and
+    absorption prompts (in place of its global-RNG draws, at the functions that make them),
+    then saeeval uses the letter probe and the L1 probe SAEBench trained (in place of its own
+    training, which tests/test_absorption.py compares with SAEBench's separately). Everything
+    else runs as each side runs it: activations, SAE latents, the k-sparse probes and their F1,
+    the split latents, the absorption rules and the means. So the metrics must agree to float
+    rounding (`ALIGNED`), letter by letter."""
+    import sae_bench.evals.absorption.common as common
+    import sae_bench.evals.absorption.k_sparse_probing as k_sparse_probing
+    from sae_bench.evals.absorption.feature_absorption_calculator import (
+        FeatureAbsorptionCalculator,
+    )
+    from sae_bench.evals.absorption.prompting import SpellingPrompt
+
+    import saeeval.evals.absorption.eval as absorption_eval
+    from saeeval.evals.absorption.probes import LinearProbe
+
+    work_dir = Path(work_dir)
+    ours_config = get_eval("absorption").config_class()
+    template = ours_config.prompt_template
+    prompts = OurPrompts.draw(model.tokenizer, seed, words_per_letter, template)
+
+    def spelling(word: str, prompt: str):
+        return SpellingPrompt(base=prompt, answer=first_letter(word), word=word)
+
+    def our_probe_data(*args, **kwargs):
+        return tuple(
+            [(spelling(w, p), letter_index(w)) for w, p in part]
+            for part in (prompts.train, prompts.test)
+        )
+
+    def our_absorption_prompts(self, words):
+        return [spelling(w, prompts.absorption_prompt(w, template)) for w in words]
+
+    trained = {}
+
+    def keep(name, train):
+        def wrapper(*args, **kwargs):
+            result = train(*args, **kwargs)
+            probe = result[0] if isinstance(result, tuple) else result
+            trained[name] = LinearProbe(
+                probe.weights.detach().float().clone(), probe.biases.detach().float().clone()
+            )
+            return result
+
+        return wrapper
+
+    reference = reference_absorption(
+        absorption_twin(model, layer),
+        sae_folder,
+        work_dir / "reference",
+        seed,
+        words_per_letter,
+        overrides,
+        extra_patches=[
+            mock.patch.object(common, "create_dataset_probe_training", our_probe_data),
+            mock.patch.object(
+                FeatureAbsorptionCalculator, "_build_prompts", our_absorption_prompts
+            ),
+            mock.patch.object(
+                common,
+                "train_linear_probe_for_task",
+                keep("letter", common.train_linear_probe_for_task),
+            ),
+            mock.patch.object(
+                k_sparse_probing,
+                "train_sparse_multi_probe",
+                keep("l1", k_sparse_probing.train_sparse_multi_probe),
+            ),
+        ],
+    )
+
+    def reference_probe(*args, l1_decay: float = 0.0, **kwargs):
+        return trained["l1" if l1_decay else "letter"]
+
+    seen_prompts: list[str] = []
+
+    def recording(model_, prompts_, *args, **kwargs):
+        seen_prompts.extend(prompts_)
+        return prompt_activations(model_, prompts_, *args, **kwargs)
+
+    prompts.absorption_rng = random.Random(seed + 2)  # ours draws the same sequence afresh
+    with (
+        mock.patch.object(absorption_eval, "train_letter_probe", reference_probe),
+        mock.patch.object(absorption_eval, "prompt_activations", recording),
+    ):
+        ours = ours_absorption(
+            model, sae_folder, work_dir / "ours", seed, words_per_letter, overrides
+        )
+    # saeeval read exactly the probe prompts SAEBench was given (the absorption prompts follow
+    # from the same generator, and the per-letter counts below check the words).
+    given = [p for _, p in prompts.train + prompts.test]
+    assert seen_prompts[: len(given)] == given
+
+    why = f"aligned: saeeval's words and prompts, SAEBench's probes; seed {seed}"
+
+    def aligned(metric, mine, theirs):
+        return Comparison("absorption", metric, [float(mine)], [float(theirs)], ALIGNED, why)
+
+    comparisons = [
+        aligned(
+            metric, ours["eval_result_metrics"]["mean"][metric],
+            reference["eval_result_metrics"]["mean"][metric],
+        )
+        for metric in METRICS
+    ]  # fmt: skip
+    ours_rows = {d["first_letter"]: d for d in ours["eval_result_details"]}
+    reference_rows = {d["first_letter"]: d for d in reference["eval_result_details"]}
+    comparisons.append(aligned("letters measured", len(ours_rows), len(reference_rows)))
+    for letter in sorted(set(ours_rows) & set(reference_rows)):
+        for field in ("num_probe_true_positives", "num_full_absorption", "num_split_features"):
+            comparisons.append(
+                aligned(
+                    f"{letter}: {field}", ours_rows[letter][field], reference_rows[letter][field]
+                )
+            )
+    return comparisons

@@ -159,6 +159,44 @@ def test_k_sparse_probes_match_saebench(k_sparse_setup):
             assert mine.bias == pytest.approx(float(ref.bias), rel=1e-6)
 
 
+def test_l1_selection_probe_ranks_latents_as_saebench_s():
+    """The L1-penalised probe on SAE latents that picks each letter's k-sparse latents: same
+    objective and schedule as SAEBench's `train_sparse_multi_probe`. On latents where one
+    latent per letter fires for that letter's words (the other 70 fire at random), both rank
+    each letter's own latent first, whatever the seed, once they take enough steps (here 17 a
+    epoch; at 5 a epoch both still rank by their random start for some letter)."""
+    from sae_bench.evals.absorption.k_sparse_probing import train_sparse_multi_probe
+
+    generator = torch.Generator().manual_seed(1)
+    labels = torch.arange(26).repeat_interleave(40)
+    # Latent j fires (at a random strength) on 90% of letter j's words and nowhere else.
+    fires = torch.rand(len(labels), generator=generator) < 0.9
+    strength = 0.5 + torch.rand(len(labels), generator=generator)
+    letter_latents = torch.nn.functional.one_hot(labels, 26) * (fires * strength)[:, None]
+    noise = torch.relu(torch.randn(len(labels), 70, generator=generator))
+    latents = torch.cat([letter_latents, noise], dim=1).float()
+    recipe = dict(batch_size=64, lr=0.01, end_lr=1e-5)
+
+    def ours(seed):
+        probe = train_letter_probe(
+            latents, labels, 96, epochs=50, weight_decay=1e-6, l1_decay=0.01, seed=seed, **recipe
+        )
+        return probe.weight.argmax(dim=1)
+
+    def theirs(seed):
+        torch.manual_seed(seed)
+        y = torch.nn.functional.one_hot(labels, 26)
+        probe = train_sparse_multi_probe(
+            latents, y, device="cpu", num_epochs=50, show_progress=False, **recipe
+        )
+        return probe.weights.detach().argmax(dim=1)
+
+    own = torch.arange(26)
+    for seed in (0, 1):
+        assert torch.equal(ours(seed), own)
+        assert torch.equal(theirs(seed), own)
+
+
 def test_metrics_and_split_features_match_saebench(k_sparse_setup):
     from sae_bench.evals.absorption.k_sparse_probing import (
         add_feature_splits_to_metrics_df,
@@ -202,6 +240,65 @@ def test_metrics_and_split_features_match_saebench(k_sparse_setup):
         for k in range(1, 5):
             assert row[f"f1_sparse_sae_{k}"] == pytest.approx(ref[f"f1_sparse_sae_{k}"])
         assert row["split_feats"] == list(ref["split_feats"])
+
+
+def test_chunked_l1_probe_takes_the_same_steps():
+    """Reading each mini-batch a few rows at a time (a wide SAE's streaming path) sums the same
+    gradient, up to float rounding. Adam divides each gradient by its running magnitude, so
+    where a weight's gradient is nearly zero a rounding-sized difference can still move it by a
+    visible amount; the latents each letter ranks highest (all the probe is used for) and all
+    but a few weights must agree, and another seed must not."""
+    x, labels = letter_blobs(40, 32, seed=5)
+    recipe = dict(
+        epochs=5, batch_size=256, lr=1e-2, end_lr=1e-5, weight_decay=1e-6, l1_decay=0.01, seed=3
+    )
+
+    def probe(**changes):
+        return train_letter_probe(lambda rows: x[rows], labels, 32, **{**recipe, **changes})
+
+    whole, chunked, other_seed = probe(), probe(chunk_rows=37), probe(seed=4)
+
+    def close(a, b):
+        return torch.isclose(a.weight, b.weight, rtol=1e-4, atol=1e-5).float().mean().item()
+
+    def top4(p):
+        return torch.topk(p.weight, 4, dim=1).indices
+
+    assert close(chunked, whole) > 0.99 and close(other_seed, whole) < 0.5
+    assert torch.equal(top4(chunked), top4(whole))
+    torch.testing.assert_close(chunked.bias, whole.bias, rtol=1e-4, atol=1e-5)
+
+
+def test_k_sparse_probes_read_only_the_latents_they_rank(k_sparse_setup):
+    """Keeping only the columns some k-sparse probe reads (at most 26 * max_k, whatever the
+    width) gives the same probes and the same letter metrics as the whole latent matrix."""
+    from saeeval.evals.absorption.eval import _encode_columns
+    from saeeval.evals.absorption.probes import probed_latent_ids
+    from saeeval.saes import load_sae
+
+    x, labels, _, sae_folder, _ = k_sparse_setup
+    sae = load_sae(sae_folder).sae
+    test_x, test_labels = letter_blobs(20, 32, seed=3)
+    ranking = torch.randn(26, sae.d_sae, generator=torch.Generator().manual_seed(0))
+    kept = probed_latent_ids(ranking, 2)
+    assert len(kept) <= 26 * 2 < sae.d_sae
+    with torch.no_grad():
+        full_train, full_test = sae.encode(x), sae.encode(test_x)
+    # Encoded in one batch, the kept columns are the whole matrix's; in batches of 17, the same
+    # up to the float rounding of a differently blocked matrix product.
+    columns = _encode_columns(sae, x, len(x), kept)
+    assert torch.equal(columns.values, full_train[:, kept])
+    torch.testing.assert_close(_encode_columns(sae, x, 17, kept).values, full_train[:, kept])
+    whole = fit_k_sparse_probes(full_train, labels, ranking, 2)
+    streamed = fit_k_sparse_probes(columns, labels, ranking, 2)
+    for key, probe in whole.items():
+        assert streamed[key].feature_ids == probe.feature_ids
+        np.testing.assert_array_equal(streamed[key].weight, probe.weight)
+    scores = torch.zeros(len(test_x), 26)
+    rows = letter_metrics(test_labels, scores, full_test, whole, 2, 0.03)
+    assert rows == letter_metrics(
+        test_labels, scores, _encode_columns(sae, test_x, len(test_x), kept), streamed, 2, 0.03
+    )
 
 
 def _ours_from(reference_probe):

@@ -23,9 +23,11 @@ from saeeval import uncertainty
 from saeeval.errors import SaeevalError
 from saeeval.evals.absorption.calculator import letter_absorption
 from saeeval.evals.absorption.probes import (
+    LatentColumns,
     LinearProbe,
     fit_k_sparse_probes,
     letter_metrics,
+    probed_latent_ids,
     train_letter_probe,
 )
 from saeeval.evals.absorption.prompts import prompt_activations
@@ -50,6 +52,8 @@ from saeeval.saes import SAE, LoadedSAE
 EVAL_TYPE_ID = "absorption_first_letter"
 # SAE latents of the whole training split are precomputed when they fit in this many floats.
 PRECOMPUTE_LIMIT = 2**28
+# Otherwise latents are computed a few rows at a time, within this many bytes.
+WORKING_SET_BYTES = 2**28
 
 
 class AbsorptionEvalConfig(EvalConfig):
@@ -250,6 +254,21 @@ def _encode(sae: SAE, x: torch.Tensor, batch_size: int) -> torch.Tensor:
         return torch.cat([sae.encode(b.to(sae.device)).float().cpu() for b in x.split(batch_size)])
 
 
+def _rows_within_working_set(d_sae: int) -> int:
+    """Rows whose float32 latents, pre-activations and gradient fit in WORKING_SET_BYTES."""
+    return max(1, WORKING_SET_BYTES // (3 * 4 * d_sae))
+
+
+def _encode_columns(sae: SAE, x: torch.Tensor, batch_size: int, ids: torch.Tensor) -> LatentColumns:
+    """The latents `ids` of each row of `x`, encoded batch by batch: never [n, d_sae] at once."""
+    with torch.no_grad():
+        parts = [
+            sae.encode(b.to(sae.device))[:, ids.to(sae.device)].float().cpu()
+            for b in x.split(batch_size)
+        ]
+    return LatentColumns(ids, torch.cat(parts))
+
+
 class AbsorptionEval:
     name: ClassVar[str] = "absorption"
     eval_type_id: ClassVar[str] = EVAL_TYPE_ID
@@ -332,6 +351,7 @@ class AbsorptionEval:
         else:  # too large to hold: encode each mini-batch, as SAEBench does by default
             train_latents = None
             inputs = lambda rows: _encode(sae, data.train_acts[rows], batch)  # noqa: E731
+        chunk = min(batch, _rows_within_working_set(sae.d_sae))
         ranking = train_letter_probe(
             inputs,
             data.train_labels,
@@ -343,17 +363,22 @@ class AbsorptionEval:
             weight_decay=1e-6,
             l1_decay=config.k_sparse_probe_l1_decay,
             seed=config.random_seed,
+            chunk_rows=chunk if train_latents is None else None,
             progress=progress,
             description=f"absorption: L1 probe on {loaded.sae_id}'s latents",
         ).weight
+        # The k-sparse probes read at most 26 * max_k latents: keep only those columns.
+        kept = probed_latent_ids(ranking, config.max_k_value)
         if train_latents is None:
-            train_latents = _encode(sae, data.train_acts, batch)
-        probes = fit_k_sparse_probes(train_latents, data.train_labels, ranking, config.max_k_value)
+            train_columns = _encode_columns(sae, data.train_acts, chunk, kept)
+        else:
+            train_columns = LatentColumns(kept, train_latents[:, kept])
         del train_latents
+        probes = fit_k_sparse_probes(train_columns, data.train_labels, ranking, config.max_k_value)
         rows = letter_metrics(
             data.test_labels,
             data.test_scores,
-            _encode(sae, data.test_acts, batch),
+            _encode_columns(sae, data.test_acts, chunk, kept),
             probes,
             config.max_k_value,
             config.f1_jump_threshold,

@@ -42,14 +42,16 @@ def train_letter_probe(
     weight_decay: float,
     l1_decay: float = 0.0,
     seed: int = 0,
-    rows: torch.Tensor | None = None,
+    chunk_rows: int | None = None,
     progress=None,
     description: str = "letter probe",
 ) -> LinearProbe:
     """One-vs-rest logistic probe over the 26 letters.
 
-    `x` is either the input matrix or, with `rows` (the row indices to train on), a function
-    mapping a batch of row indices to inputs, so SAE latents can be computed batch by batch.
+    `x` is either the input matrix or a function mapping a batch of row indices to inputs, so
+    SAE latents can be computed batch by batch. With `chunk_rows`, each mini-batch is read and
+    differentiated that many rows at a time and the gradients summed (weighted as the batch
+    mean), so a wide SAE's latents never exist for a whole batch at once; the step is the same.
     """
     n = len(labels)
     generator = torch.Generator().manual_seed(seed)
@@ -67,12 +69,16 @@ def train_letter_probe(
     task = progress.add_task(description, total=epochs) if progress else None
     for _ in range(epochs):
         for batch in torch.randperm(n, generator=generator).split(batch_size):
-            inputs = x(batch) if callable(x) else x[batch]
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(inputs.float() @ weight.T + bias, targets[batch])
-            if l1_decay:
-                loss = loss + l1_decay * weight.abs().sum(dim=-1).mean()
-            loss.backward()
+            chunks = batch.split(chunk_rows) if chunk_rows else (batch,)
+            for i, chunk in enumerate(chunks):
+                inputs = x(chunk) if callable(x) else x[chunk]
+                loss = loss_fn(inputs.float() @ weight.T + bias, targets[chunk])
+                if len(chunks) > 1:
+                    loss = loss * (len(chunk) / len(batch))
+                if l1_decay and i == len(chunks) - 1:  # once per step
+                    loss = loss + l1_decay * weight.abs().sum(dim=-1).mean()
+                loss.backward()
             optimizer.step()
         for group in optimizer.param_groups:
             group["lr"] *= gamma
@@ -84,26 +90,67 @@ def train_letter_probe(
 
 
 @dataclass
+class LatentColumns:
+    """Some columns of an [n, d_sae] latent matrix: `values[:, i]` holds latent `ids[i]`.
+
+    The k-sparse probes read at most 26 * max_k latents, so only those are kept, whatever the
+    SAE's width."""
+
+    ids: torch.Tensor  # [m] sorted latent ids
+    values: torch.Tensor  # [n, m]
+
+    @classmethod
+    def of(cls, latents: torch.Tensor | LatentColumns) -> LatentColumns:
+        """Every column of a dense [n, d_sae] matrix (or the columns as given)."""
+        if isinstance(latents, LatentColumns):
+            return latents
+        return cls(torch.arange(latents.shape[1]), latents)
+
+    def take(self, feature_ids: list[int]) -> torch.Tensor:
+        wanted = torch.tensor(feature_ids, dtype=self.ids.dtype)
+        positions = torch.searchsorted(self.ids, wanted).clamp(max=len(self.ids) - 1)
+        if not bool((self.ids[positions] == wanted).all()):
+            raise ValueError(f"latents {feature_ids} are not all among the kept columns")
+        return self.values[:, positions]
+
+
+def probed_latent_ids(ranking: torch.Tensor, max_k: int) -> torch.Tensor:
+    """The latents some k-sparse probe reads, sorted: for each letter and k, the k latents
+    `fit_k_sparse_probes` picks (topk per k, since ties need not keep a prefix order)."""
+    picked = [
+        torch.topk(ranking[letter], k).indices
+        for letter in range(ranking.shape[0])
+        for k in range(1, max_k + 1)
+    ]
+    return torch.unique(torch.cat(picked))
+
+
+@dataclass
 class KSparseProbe:
     feature_ids: list[int]
     weight: np.ndarray
     bias: float
 
-    def scores(self, latents: torch.Tensor) -> np.ndarray:
-        return latents[:, self.feature_ids].float().numpy() @ self.weight + self.bias
+    def scores(self, latents: torch.Tensor | LatentColumns) -> np.ndarray:
+        x = LatentColumns.of(latents).take(self.feature_ids)
+        return x.float().numpy() @ self.weight + self.bias
 
 
 def fit_k_sparse_probes(
-    train_latents: torch.Tensor, train_labels: torch.Tensor, ranking: torch.Tensor, max_k: int
+    train_latents: torch.Tensor | LatentColumns,
+    train_labels: torch.Tensor,
+    ranking: torch.Tensor,
+    max_k: int,
 ) -> dict[tuple[int, int], KSparseProbe]:
     """For each (letter, k): logistic regression on the k latents the L1 probe ranks highest
     for that letter (signed weight, as SAEBench ranks them)."""
+    columns = LatentColumns.of(train_latents)
     probes = {}
     for letter in range(len(LETTERS)):
         y = (train_labels == letter).numpy().astype(np.int64)
         for k in range(1, max_k + 1):
             feats = torch.topk(ranking[letter], k).indices.tolist()
-            x = train_latents[:, feats].float().numpy()
+            x = columns.take(feats).float().numpy()
             model = LogisticRegression(max_iter=500, class_weight="balanced").fit(x, y)
             probes[letter, k] = KSparseProbe(
                 feats, model.coef_[0].astype(np.float32), float(np.float32(model.intercept_[0]))
@@ -127,7 +174,7 @@ def _binary_metrics(y: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
 def letter_metrics(
     test_labels: torch.Tensor,
     probe_scores: torch.Tensor,
-    test_latents: torch.Tensor,
+    test_latents: torch.Tensor | LatentColumns,
     probes: dict[tuple[int, int], KSparseProbe],
     max_k: int,
     f1_jump_threshold: float,
