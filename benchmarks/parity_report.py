@@ -38,13 +38,16 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="seeds a side where streams differ")
     parser.add_argument("--words-per-letter", type=int, default=60, help="absorption's cap")
     parser.add_argument("--probe-texts", type=int, default=100, help="probing evals' train texts")
-    parser.add_argument("--evals", default="core,sparse_probing,scr,tpp,absorption,unlearning")
+    parser.add_argument(
+        "--evals",
+        default="core,sparse_probing,scr,tpp,absorption,absorption_aligned,unlearning",
+    )
     parser.add_argument("--out", type=Path, help="write the rows as JSON here")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", "'penalty' was deprecated", FutureWarning)
 
     from parity import markdown_table
-    from parity_absorption import absorption_comparisons
+    from parity_absorption import absorption_comparisons, aligned_absorption_comparisons
     from parity_core import core_comparisons
     from parity_probing import scr_tpp_comparisons, sparse_probing_comparisons
     from parity_unlearning import unlearning_comparisons
@@ -103,6 +106,15 @@ def main() -> None:
             sae_folder,
             work / "absorption",
             seeds=seeds,
+            words_per_letter=args.words_per_letter,
+            overrides={"min_feats_for_eval": 1} if args.words_per_letter < 60 else None,
+        ),
+        # The same, with both sides on one stream: exact, letter by letter.
+        "absorption_aligned": lambda: aligned_absorption_comparisons(
+            model,
+            sae_folder,
+            work / "absorption-aligned",
+            seed=0,
             words_per_letter=args.words_per_letter,
             overrides={"min_feats_for_eval": 1} if args.words_per_letter < 60 else None,
         ),
