@@ -120,3 +120,17 @@ def assert_intervals_match_headlines(result: dict, min_metrics: int = 1) -> None
             assert entry["ci_low"] <= value + 1e-9 and value - 1e-9 <= entry["ci_high"], key
             assert math.isfinite(entry["ci_low"]) and math.isfinite(entry["ci_high"])
     assert with_interval >= min_metrics
+
+
+def fitted_pca_sae(model, hook: str, k: int, work: Path) -> Path:
+    """A PCA TopK SAE at `hook`, fitted on 16 training contexts of 64 tokens (text no eval
+    reads), saved under `work`: the SAE of the whole-eval parity tests."""
+    from saeeval.activations import ActivationCache
+    from saeeval.data import load_contexts, load_text_dataset
+    from saeeval.trainers.pca import fit_pca_sae
+
+    contexts = load_contexts(
+        model.tokenizer, model.bos_token_id, load_text_dataset(None), 64, 16, part="train"
+    )
+    sae = fit_pca_sae(model, contexts, hook, ActivationCache(work / "fit"), k=k, n_contexts=16)
+    return save_sae(sae, work / "sae")

@@ -10,13 +10,9 @@ by design, over seeds.
 from __future__ import annotations
 
 import pytest
+from helpers import fitted_pca_sae
 from parity import assert_agree, markdown_table
 from parity_absorption import aligned_absorption_comparisons
-
-from saeeval.activations import ActivationCache
-from saeeval.data import load_contexts, load_text_dataset
-from saeeval.saes import save_sae
-from saeeval.trainers.pca import fit_pca_sae
 
 pytestmark = [pytest.mark.embedded, pytest.mark.filterwarnings("ignore::FutureWarning")]
 
@@ -26,13 +22,7 @@ HOOK = "blocks.6.hook_resid_post"  # the layer SAEBench reads is the SAE's (resi
 @pytest.fixture(scope="module")
 def pca_sae(embedded_model, tmp_path_factory):
     """A PCA TopK SAE (k = 32), fitted on training text no eval reads."""
-    model = embedded_model
-    work = tmp_path_factory.mktemp("pca")
-    contexts = load_contexts(
-        model.tokenizer, model.bos_token_id, load_text_dataset(None), 64, 16, part="train"
-    )
-    sae = fit_pca_sae(model, contexts, HOOK, ActivationCache(work / "fit"), k=32, n_contexts=16)
-    return save_sae(sae, work / "sae")
+    return fitted_pca_sae(embedded_model, HOOK, 32, tmp_path_factory.mktemp("pca"))
 
 
 def test_absorption_matches_saebench_on_aligned_streams(embedded_model, pca_sae, tmp_path):

@@ -14,13 +14,9 @@ contexts keep the model passes short.
 from __future__ import annotations
 
 import pytest
+from helpers import fitted_pca_sae
 from parity import assert_agree, markdown_table
 from parity_probing import scr_tpp_comparisons, sparse_probing_comparisons
-
-from saeeval.activations import ActivationCache
-from saeeval.data import load_contexts, load_text_dataset
-from saeeval.saes import save_sae
-from saeeval.trainers.pca import fit_pca_sae
 
 pytestmark = [pytest.mark.embedded, pytest.mark.filterwarnings("ignore::FutureWarning")]
 
@@ -32,13 +28,7 @@ SIZES = dict(seeds=[42], context_length=32)
 @pytest.fixture(scope="module")
 def pca_sae(embedded_model, tmp_path_factory):
     """A PCA TopK SAE (k = 32), fitted on training text no eval reads."""
-    model = embedded_model
-    work = tmp_path_factory.mktemp("pca")
-    contexts = load_contexts(
-        model.tokenizer, model.bos_token_id, load_text_dataset(None), 64, 16, part="train"
-    )
-    sae = fit_pca_sae(model, contexts, HOOK, ActivationCache(work / "fit"), k=32, n_contexts=16)
-    return save_sae(sae, work / "sae")
+    return fitted_pca_sae(embedded_model, HOOK, 32, tmp_path_factory.mktemp("pca"))
 
 
 def _check(comparisons):
