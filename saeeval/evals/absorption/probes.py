@@ -114,15 +114,20 @@ class LatentColumns:
         return self.values[:, positions]
 
 
-def probed_latent_ids(ranking: torch.Tensor, max_k: int) -> torch.Tensor:
-    """The latents some k-sparse probe reads, sorted: for each letter and k, the k latents
-    `fit_k_sparse_probes` picks (topk per k, since ties need not keep a prefix order)."""
-    picked = [
-        torch.topk(ranking[letter], k).indices
-        for letter in range(ranking.shape[0])
+def k_sparse_selection(ranking: torch.Tensor, max_k: int) -> dict[tuple[int, int], list[int]]:
+    """For each (letter, k): the k latents the L1 probe ranks highest for that letter (signed
+    weight, as SAEBench ranks them; topk per k, since ties need not keep a prefix order)."""
+    return {
+        (letter, k): torch.topk(ranking[letter], k).indices.tolist()
+        for letter in range(len(LETTERS))
         for k in range(1, max_k + 1)
-    ]
-    return torch.unique(torch.cat(picked))
+    }
+
+
+def probed_latent_ids(ranking: torch.Tensor, max_k: int) -> torch.Tensor:
+    """The latents some k-sparse probe reads, sorted."""
+    selection = k_sparse_selection(ranking, max_k)
+    return torch.tensor(sorted({i for ids in selection.values() for i in ids}))
 
 
 @dataclass
@@ -142,14 +147,14 @@ def fit_k_sparse_probes(
     ranking: torch.Tensor,
     max_k: int,
 ) -> dict[tuple[int, int], KSparseProbe]:
-    """For each (letter, k): logistic regression on the k latents the L1 probe ranks highest
-    for that letter (signed weight, as SAEBench ranks them)."""
+    """For each (letter, k): logistic regression on the latents `k_sparse_selection` picks."""
     columns = LatentColumns.of(train_latents)
+    selection = k_sparse_selection(ranking, max_k)
     probes = {}
     for letter in range(len(LETTERS)):
         y = (train_labels == letter).numpy().astype(np.int64)
         for k in range(1, max_k + 1):
-            feats = torch.topk(ranking[letter], k).indices.tolist()
+            feats = selection[letter, k]
             x = columns.take(feats).float().numpy()
             model = LogisticRegression(max_iter=500, class_weight="balanced").fit(x, y)
             probes[letter, k] = KSparseProbe(
