@@ -112,6 +112,31 @@ def _summary(results: list[dict]) -> None:
         out.print(table)
 
 
+EXECUTOR_HELP = (
+    "where work units run: local (this process), ray (Ray tasks), slurm (a SLURM job array); "
+    "a rerun of the same command resumes"
+)
+RAY_ADDRESS_HELP = "Ray cluster to join: auto or HOST:PORT (default: start a local one)"
+GPUS_HELP = "GPUs each Ray unit asks for (0 on CPU workers)"
+SLURM_TIME_HELP = "time limit of each SLURM job, in minutes (requeued from its files at the limit)"
+
+
+def _executor(name, out, progress, ray_address, gpus_per_unit, partition, slurm_gpus, minutes):
+    from saeeval.distributed import make_executor
+
+    return make_executor(
+        name,
+        out=out,
+        progress=progress,
+        log=_log,
+        ray_address=ray_address,
+        gpus_per_unit=gpus_per_unit,
+        slurm_partition=partition,
+        slurm_gpus_per_task=slurm_gpus,
+        slurm_time_min=minutes,
+    )
+
+
 @app.command()
 def run(
     sae: Annotated[
@@ -164,11 +189,21 @@ def run(
             "and record each metric's spread; the extra runs go to OUT/seed_runs/"
         ),
     ] = 1,
+    executor: Annotated[str, typer.Option(help=EXECUTOR_HELP)] = "local",
+    chunk_size: Annotated[
+        int | None,
+        typer.Option(help="SAEs per eval unit (default: all here; 4 on ray and slurm)", min=1),
+    ] = None,
+    ray_address: Annotated[str | None, typer.Option(help=RAY_ADDRESS_HELP)] = None,
+    gpus_per_unit: Annotated[float, typer.Option(help=GPUS_HELP)] = 0,
+    slurm_partition: Annotated[str | None, typer.Option(help="SLURM partition")] = None,
+    slurm_gpus_per_task: Annotated[int, typer.Option(help="GPUs per SLURM task")] = 0,
+    slurm_time: Annotated[int, typer.Option(help=SLURM_TIME_HELP)] = 240,
 ) -> None:
     """Run evals on one or more SAEs and write SAEBench-schema results to OUT."""
+    from saeeval.distributed.driver import run_many
     from saeeval.results import read_result
     from saeeval.runner import RunRequest, parse_overrides
-    from saeeval.runner import run as run_evals
 
     with _user_errors():
         overrides = parse_overrides(set_ or [])
@@ -192,9 +227,21 @@ def run(
             preset=preset,
             seeds=seeds,
         )
-        with _progress() as progress:
-            outcome = run_evals(
-                request, progress=progress, log=_log, command=" ".join(["saeeval", *sys.argv[1:]])
+        with (
+            _progress() as progress,
+            _executor(
+                executor,
+                out,
+                progress,
+                ray_address,
+                gpus_per_unit,
+                slurm_partition,
+                slurm_gpus_per_task,
+                slurm_time,
+            ) as chosen,
+        ):
+            outcome = run_many(
+                request, chosen, chunk_size, _log, command=" ".join(["saeeval", *sys.argv[1:]])
             )
         for eval_name, sae_id, path in outcome.skipped:
             _log(
@@ -366,13 +413,35 @@ def sweep(
     file: Annotated[Path, typer.Argument(help="sweep YAML (see trainers/sweep.py)")],
     out: Annotated[Path, typer.Option(help="folder for every run and the summary")],
     device: Annotated[str, typer.Option()] = "auto",
+    executor: Annotated[str, typer.Option(help=EXECUTOR_HELP)] = "local",
+    chunk_size: Annotated[
+        int | None,
+        typer.Option(help="runs per eval unit (default: all here; 4 on ray and slurm)", min=1),
+    ] = None,
+    ray_address: Annotated[str | None, typer.Option(help=RAY_ADDRESS_HELP)] = None,
+    gpus_per_unit: Annotated[float, typer.Option(help=GPUS_HELP)] = 0,
+    slurm_partition: Annotated[str | None, typer.Option(help="SLURM partition")] = None,
+    slurm_gpus_per_task: Annotated[int, typer.Option(help="GPUs per SLURM task")] = 0,
+    slurm_time: Annotated[int, typer.Option(help=SLURM_TIME_HELP)] = 240,
 ) -> None:
     """Train and evaluate a grid of trainers and hyperparameters; one summary table at the end."""
-    from saeeval.workflows import sweep as run_sweep
+    from saeeval.distributed.driver import sweep as run_sweep
 
     with _user_errors():
-        with _progress() as progress:
-            outcome = run_sweep(file, out, device, progress, _log)
+        with (
+            _progress() as progress,
+            _executor(
+                executor,
+                out,
+                progress,
+                ray_address,
+                gpus_per_unit,
+                slurm_partition,
+                slurm_gpus_per_task,
+                slurm_time,
+            ) as chosen,
+        ):
+            outcome = run_sweep(file, out, device, progress, _log, chosen, chunk_size)
         console.print(outcome.md_path.read_text())
         console.print(f"summary in {outcome.csv_path} and {outcome.md_path}")
     _exit_if_failed(outcome.failed, "each run's eval/manifest.json")

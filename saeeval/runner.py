@@ -58,7 +58,7 @@ from saeeval.results import (
     write_result,
 )
 from saeeval.results.paths import seed_run_dir
-from saeeval.results.stamp import json_normal
+from saeeval.results.stamp import STAMP_KEY, json_normal
 from saeeval.saes import LoadedSAE, apply_processing, default_sae_id, load_sae
 from saeeval.uncertainty import SEEDS_KEY, seed_spread
 
@@ -348,6 +348,91 @@ def run(
     return outcome
 
 
+def request_stamp(
+    eval_: Eval,
+    config,
+    overrides: dict[str, Any],
+    request: RunRequest,
+    model_name: str,
+    model_fingerprint: str | None,
+    offline: bool,
+) -> dict[str, Any]:
+    """What a result of `eval_` records about the request that produced it, its SAE aside."""
+    return {
+        "eval": eval_.name,
+        "eval_version": eval_version(eval_),
+        "overrides": overrides,
+        "requested_config": json_normal(config.model_dump()),
+        "inputs": {
+            "model": model_name,
+            "model_fingerprint": model_fingerprint,
+            "dtype": request.dtype,
+            "dataset": "offline" if offline else request.dataset,
+            "text_column": request.text_column,
+            "seed": request.seed,
+        },
+    }
+
+
+@dataclass
+class ModelFreeCheck:
+    """What a request needs, as far as it can be told without loading a model."""
+
+    finished: set[tuple[str, str]]  # (eval name, SAE id) pairs whose result answers the request
+    hooks: dict[str, str]  # SAE id -> the hook it reads
+
+
+def check_without_model(request: RunRequest) -> ModelFreeCheck:
+    """Load the request's SAEs, check everything that needs no model, and find the (eval, SAE)
+    pairs whose result file already answers the request. Every field of the stamp is compared
+    except the model weights' fingerprint, which the eval run checks once the model is loaded
+    (so a model whose weights changed under the same name is caught there, not here).
+
+    A distributed run's driver uses this to submit only unfinished work; with `--force` or
+    `--seeds` above 1 nothing counts as finished."""
+    evals = [get_eval(name) for name in request.evals]
+    plan = _plan(request, evals, torch.device("cpu"), log=lambda _: None)
+    check = ModelFreeCheck(set(), {})
+    for group in plan.groups.values():
+        check.hooks.update({item.sae_id: item.sae.hook_name for item in group})
+    if request.force or request.seeds > 1:
+        return check
+    for model_name, group in plan.groups.items():
+        context = ConfigContext(
+            ModelInfo(model_name, request.dtype),
+            dataset_spec=request.dataset,
+            preset=request.preset,
+        )
+        for eval_ in evals:
+            overrides = request.overrides.get(eval_.name, {})
+            try:
+                config = _eval_config(eval_, context, overrides)
+            except Exception:  # defaults that read the loaded model: only a worker can tell
+                continue
+            for item in group:
+                path = result_path(request.out, eval_.eval_type_id, item.sae_id)
+                if not path.exists():
+                    continue
+                try:
+                    recorded = read_result(path)
+                except SaeevalError:
+                    continue
+                seen = (recorded.get(STAMP_KEY) or {}).get("inputs") or {}
+                expected = request_stamp(
+                    eval_,
+                    config,
+                    overrides,
+                    request,
+                    model_name,
+                    seen.get("model_fingerprint"),
+                    context.offline,
+                )
+                expected["sae_fingerprint"] = plan.fingerprints[item.sae_id]
+                if mismatch(recorded, expected) is None:
+                    check.finished.add((eval_.name, item.sae_id))
+    return check
+
+
 class _EvalRun:
     """One eval over one model's SAEs: what to keep, what to (re)compute, and recording it."""
 
@@ -370,20 +455,15 @@ class _EvalRun:
         self.overrides = request.overrides.get(eval_.name, {}) if overrides is None else overrides
         self.config = _eval_config(eval_, context, self.overrides)
         model = context.model
-        self.common = {
-            "eval": eval_.name,
-            "eval_version": eval_version(eval_),
-            "overrides": self.overrides,
-            "requested_config": json_normal(self.config.model_dump()),
-            "inputs": {
-                "model": model.name,
-                "model_fingerprint": model.fingerprint,
-                "dtype": request.dtype,
-                "dataset": "offline" if context.offline else request.dataset,
-                "text_column": request.text_column,
-                "seed": request.seed,
-            },
-        }
+        self.common = request_stamp(
+            eval_,
+            self.config,
+            self.overrides,
+            request,
+            model.name,
+            model.fingerprint,
+            context.offline,
+        )
 
     def stamp(self, item: LoadedSAE) -> dict[str, Any]:
         return {

@@ -30,18 +30,15 @@ from saeeval.runner import (
     RunOutcome,
     RunRequest,
     check_eval_requests,
-    parse_overrides,
     parse_value,
 )
 from saeeval.runner import run as run_evals
 from saeeval.saes import save_sae
 from saeeval.trainers import is_custom, native_trainer
 from saeeval.trainers.custom import load_trainer_class
-from saeeval.trainers.grid import default_budget_bytes, training_passes
-from saeeval.trainers.loop import SAE_FOLDER, TrainingPlan, train, train_together
+from saeeval.trainers.loop import SAE_FOLDER, TrainingPlan, train
 from saeeval.trainers.pca import fit_pca_sae
 from saeeval.trainers.record import TRAINING_RESULTS, write_final_info
-from saeeval.trainers.sweep import SweepFile, load_sweep
 
 Log = Callable[[str], None]
 
@@ -175,7 +172,7 @@ def the_model(model: ModelAdapter) -> ModelLoader:
     return load
 
 
-def _read_eval_results(folder: Path, log: Log) -> list[dict[str, Any]]:
+def read_eval_results(folder: Path, log: Log) -> list[dict[str, Any]]:
     unreadable: list[tuple[Path, str]] = []
     results = read_results(folder, unreadable) if folder.is_dir() else []
     for _, why in unreadable:
@@ -254,16 +251,14 @@ def evaluate_trained(
     results: list[dict[str, Any]] = []
     outcome = None
     if evals:
-        request = RunRequest(
-            saes=[str(out / SAE_FOLDER)],
-            evals=evals,
-            out=out / EVAL_FOLDER,
-            model=inputs.model.name,
-            device=inputs.device,
-            dtype=inputs.model.dtype_name,
-            dataset=dataset_spec,
-            overrides=overrides or {},
-            sae_ids=[out.name],
+        request = eval_request(
+            out,
+            inputs.model.name,
+            inputs.device,
+            inputs.model.dtype_name,
+            evals,
+            dataset_spec,
+            overrides or {},
         )
         outcome = run_evals(
             request,
@@ -273,9 +268,33 @@ def evaluate_trained(
             cache=inputs.cache,
             command=f"saeeval train ({out.name})",
         )
-        results = _read_eval_results(out / EVAL_FOLDER, log)
+        results = read_eval_results(out / EVAL_FOLDER, log)
     write_final_info(out, parse_hook(hook).layer, record, results)
     return summary_row(out.name, plan, record, results), outcome
+
+
+def eval_request(
+    out: Path,
+    model: str,
+    device: str,
+    dtype: str,
+    evals: list[str],
+    dataset_spec: str | None,
+    overrides: dict[str, dict[str, Any]],
+) -> RunRequest:
+    """The eval request of the training run in `out`: its SAE, filed under the run's name in
+    out/eval."""
+    return RunRequest(
+        saes=[str(out / SAE_FOLDER)],
+        evals=evals,
+        out=out / EVAL_FOLDER,
+        model=canonical_model_name(model),
+        device=device,
+        dtype=dtype,
+        dataset=dataset_spec,
+        overrides=overrides,
+        sae_ids=[out.name],
+    )
 
 
 def summary_row(
@@ -330,142 +349,6 @@ def train_run(
         model, hook, device, dataset, training_contexts_needed(plan.tokens), progress, dtype
     )
     return train_and_evaluate(plan, out, inputs, hook, evals, dataset, progress, log, overrides)
-
-
-@dataclass
-class SweepOutcome:
-    rows: list[dict[str, Any]]
-    csv_path: Path
-    md_path: Path
-    failed: list[tuple[str, str, str, str]]  # (run, eval, sae_id, reason)
-
-
-def sweep(file: Path, out: Path, device: str, progress=None, log: Log = print) -> SweepOutcome:
-    """`saeeval sweep`: every run of the grid over one set of inputs, then one summary table.
-
-    The runs that still need training train together, in as few passes over the activation
-    stream as the memory budget allows. A run whose training diverges, or an eval that fails for
-    one run (recorded in that run's manifest), is named at the end; the sweep goes on."""
-    spec = load_sweep(file)
-    runs = spec.runs()
-    overrides = parse_overrides(spec.eval_overrides)
-    for trainer in dict.fromkeys(run_spec.trainer for run_spec in runs):
-        check_request(trainer, spec.hook, spec.model, spec.dataset, spec.evals, overrides)
-    inputs = load_training_inputs(
-        spec.model,
-        spec.hook,
-        device,
-        spec.dataset,
-        training_contexts_needed(spec.tokens),
-        progress,
-        spec.dtype,
-    )
-    plans = {
-        run_spec.name: TrainingPlan(
-            trainer=run_spec.trainer,
-            d_sae=run_spec.d_sae,
-            tokens=spec.tokens,
-            batch_size=spec.batch_size,
-            hyperparameters=run_spec.hyperparameters,
-            seed=spec.seed,
-        )
-        for run_spec in runs
-    }
-    records = {
-        name: finished_record(plan, out / name, inputs, spec.hook) for name, plan in plans.items()
-    }
-    for name in (name for name, record in records.items() if record is not None):
-        log(f"{name}: already trained, reusing {out / name / SAE_FOLDER}")
-    trained, training_failed = _train_in_passes(
-        [name for name, record in records.items() if record is None],
-        plans,
-        out,
-        inputs,
-        spec,
-        progress,
-        log,
-    )
-    records.update(trained)
-    rows, failed = [], []
-    for name, plan in plans.items():
-        if name in training_failed:
-            reason = training_failed[name]
-            rows.append(
-                {
-                    "run": name,
-                    "trainer": plan.trainer,
-                    "d_sae": plan.d_sae,
-                    **plan.hyperparameters,
-                    "training_failed": reason,
-                }
-            )
-            failed.append((name, "training", name, reason))
-            continue
-        row, outcome = evaluate_trained(
-            plan,
-            out / name,
-            records[name],
-            inputs,
-            spec.hook,
-            spec.evals,
-            spec.dataset,
-            progress,
-            log,
-            overrides,
-        )
-        rows.append(row)
-        failed += [(name, *failure) for failure in (outcome.failed if outcome else [])]
-    csv_path, md_path = write_summary(out, rows)
-    return SweepOutcome(rows, csv_path, md_path, failed)
-
-
-def _train_in_passes(
-    names: list[str],
-    plans: dict[str, TrainingPlan],
-    out: Path,
-    inputs: TrainingInputs,
-    spec: SweepFile,
-    progress,
-    log: Log,
-) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
-    """Train the named runs, together where they share a stream and fit the memory budget.
-    Returns the training record of each run trained, and why each run whose training failed (it
-    diverged) did so."""
-    trained: dict[str, dict[str, Any]] = {}
-    failed: dict[str, str] = {}
-    if not names:
-        return trained, failed
-    budget = (
-        int(spec.memory_budget_gb * 2**30)
-        if spec.memory_budget_gb is not None
-        else default_budget_bytes(inputs.device)
-    )
-    d_in = inputs.model.hook_width(spec.hook)
-    passes = training_passes([plans[name] for name in names], d_in, budget)
-    for number, indices in enumerate(passes, 1):
-        members = [names[i] for i in indices]
-        log(
-            f"training pass {number} of {len(passes)} ({budget / 2**30:.1f} GB budget): "
-            + ", ".join(members)
-        )
-        results = train_together(
-            [plans[name] for name in members],
-            [out / name for name in members],
-            inputs.model,
-            spec.hook,
-            inputs.contexts,
-            inputs.cache,
-            inputs.device,
-            progress,
-            log,
-        )
-        for name, result in zip(members, results, strict=True):
-            if isinstance(result, SaeevalError):
-                log(f"{name}: {result}")
-                failed[name] = str(result)
-            else:
-                trained[name] = result.record
-    return trained, failed
 
 
 def fit_pca(

@@ -5,6 +5,7 @@
     dataset: offline
     tokens: 1000000
     batch_size: 1024
+    checkpoint_every: 250          # training steps between checkpoints (a rerun resumes from one)
     dtype: float32                 # the model's; SAEs train in float32 either way
     memory_budget_gb: 8            # default: half the memory free when the sweep starts
     d_sae: 4608
@@ -53,6 +54,9 @@ class SweepFile(BaseModel):
     batch_size: int = Field(default=1024, gt=0)
     d_sae: int = Field(default=4608, gt=0)
     seed: int = 0
+    checkpoint_every: int = Field(
+        default=250, gt=0, description="training steps between checkpoints"
+    )
     dtype: Literal["float32", "bfloat16", "float16"] = Field(
         default="float32", description="the model's dtype for collecting activations"
     )

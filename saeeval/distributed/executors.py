@@ -1,0 +1,208 @@
+"""Where work units run: this process, Ray Core tasks, or SLURM job arrays through submitit.
+
+An executor only runs units and hands back each one's outcome (or the error it ended with); what
+to run, and what is already finished, is the driver's business. Ray and submitit are optional
+dependencies (`pip install saeeval[ray]`, `saeeval[slurm]`), imported only when chosen.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from saeeval.cache_dir import CACHE_ENV_VAR, cache_root
+from saeeval.distributed.units import run_unit
+from saeeval.errors import SaeevalError, one_line
+
+EXECUTORS = ("local", "ray", "slurm")
+# Environment a worker needs to see what the driver sees: the shared cache, offline mode.
+_FORWARDED_ENV = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HOME", "TOKENIZERS_PARALLELISM")
+
+
+def worker_environment() -> dict[str, str]:
+    env = {CACHE_ENV_VAR: str(cache_root().resolve())}
+    env.update({name: os.environ[name] for name in _FORWARDED_ENV if name in os.environ})
+    return env
+
+
+class Executor:
+    """Runs units; `map` returns, for each unit in order, its outcome or the exception it raised.
+
+    `chunk_size` is how many SAEs (or trained runs) an eval unit gets by default: everything in
+    one unit where units run one after another, a few where they run side by side."""
+
+    name = "executor"
+    chunk_size: int | None = None
+
+    def __enter__(self) -> Executor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def map(self, units: Sequence[Any]) -> list[Any]:
+        raise NotImplementedError
+
+
+class LocalExecutor(Executor):
+    """Each unit in this process, one after another, with the caller's progress bars and log."""
+
+    name = "local"
+
+    def __init__(self, progress=None, log: Callable[[str], None] = print):
+        self.progress, self.log = progress, log
+
+    def map(self, units: Sequence[Any]) -> list[Any]:
+        outcomes = []
+        for unit in units:
+            try:
+                outcomes.append(run_unit(unit, self.progress, self.log))
+            except SaeevalError as exc:  # a user-facing error: the other units still run
+                outcomes.append(exc)
+        return outcomes
+
+
+class RayExecutor(Executor):
+    """Each unit a Ray Core task (`num_gpus` each); Ray retries a unit whose worker or node
+    died, and the unit resumes from its files. With no address, a local Ray cluster is started
+    here and stopped at the end. Workers read and write the driver's paths and cache folder, so
+    on a cluster those must be on a disk every node mounts."""
+
+    name = "ray"
+    chunk_size = 4
+
+    def __init__(
+        self,
+        address: str | None = None,
+        gpus_per_unit: float = 0,
+        max_retries: int = 3,
+        log: Callable[[str], None] = print,
+    ):
+        self.address, self.gpus_per_unit, self.max_retries = address, gpus_per_unit, max_retries
+        self.log = log
+
+    def __enter__(self) -> RayExecutor:
+        ray = _import("ray", "ray")
+        runtime_env = {"env_vars": worker_environment()}
+        if self.address:
+            self.log(f"connecting to the Ray cluster at {self.address}")
+            ray.init(address=self.address, runtime_env=runtime_env, log_to_driver=True)
+        else:
+            self.log("starting a local Ray cluster (pass --ray-address to use a running one)")
+            ray.init(runtime_env=runtime_env, include_dashboard=False, log_to_driver=True)
+        self._ray = ray
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._ray.shutdown()  # stops the cluster if this driver started it
+
+    def map(self, units: Sequence[Any]) -> list[Any]:
+        ray = self._ray
+        task = ray.remote(num_gpus=self.gpus_per_unit, max_retries=self.max_retries)(run_unit)
+        refs = [task.options(name=f"saeeval: {unit.label}").remote(unit) for unit in units]
+        outcomes = []
+        for unit, ref in zip(units, refs, strict=True):
+            try:
+                outcomes.append(ray.get(ref))
+            except ray.exceptions.RayTaskError as exc:  # the unit itself raised
+                cause = exc.cause if isinstance(exc.cause, Exception) else exc
+                outcomes.append(_as_error(unit, cause))
+            except ray.exceptions.RayError as exc:  # retries used up: workers or nodes lost
+                outcomes.append(_as_error(unit, exc))
+        return outcomes
+
+
+class SlurmExecutor(Executor):
+    """The units as one SLURM job array through submitit. A job that reaches its time limit is
+    requeued and its unit resumes from its files (submitit's checkpoint hook resubmits it)."""
+
+    name = "slurm"
+    chunk_size = 4
+
+    def __init__(
+        self,
+        folder: Path,
+        partition: str | None = None,
+        gpus_per_task: int = 0,
+        time_min: int = 240,
+        log: Callable[[str], None] = print,
+    ):
+        self.folder, self.partition = Path(folder), partition
+        self.gpus_per_task, self.time_min, self.log = gpus_per_task, time_min, log
+
+    def map(self, units: Sequence[Any]) -> list[Any]:
+        submitit = _import("submitit", "slurm")
+        executor = submitit.AutoExecutor(folder=self.folder / "%j", cluster="slurm")
+        parameters: dict[str, Any] = {
+            "timeout_min": self.time_min,
+            "slurm_setup": [f"export {k}={v!r}" for k, v in worker_environment().items()],
+        }
+        if self.partition:
+            parameters["slurm_partition"] = self.partition
+        if self.gpus_per_task:
+            parameters["slurm_gpus_per_task"] = self.gpus_per_task
+        executor.update_parameters(**parameters)
+        jobs = executor.map_array(_requeueable(submitit)(), list(units))
+        self.log(f"submitted {len(jobs)} SLURM job(s): {', '.join(j.job_id for j in jobs)}")
+        outcomes = []
+        for unit, job in zip(units, jobs, strict=True):
+            try:
+                outcomes.append(job.result())
+            except Exception as exc:  # submitit re-raises the job's error, or reports it lost
+                outcomes.append(_as_error(unit, exc))
+        return outcomes
+
+
+def _requeueable(submitit):
+    class RequeueableUnit(submitit.helpers.Checkpointable):
+        """A unit that submitit requeues at its time limit: resubmitting it resumes it."""
+
+        def __call__(self, unit):
+            return run_unit(unit)
+
+    return RequeueableUnit
+
+
+def make_executor(
+    name: str,
+    *,
+    out: Path,
+    progress=None,
+    log: Callable[[str], None] = print,
+    ray_address: str | None = None,
+    gpus_per_unit: float = 0,
+    slurm_partition: str | None = None,
+    slurm_gpus_per_task: int = 0,
+    slurm_time_min: int = 240,
+) -> Executor:
+    """The executor `--executor NAME` asks for (SLURM's logs go to OUT/.slurm)."""
+    if name == "local":
+        return LocalExecutor(progress, log)
+    if name == "ray":
+        return RayExecutor(ray_address, gpus_per_unit, log=log)
+    if name == "slurm":
+        return SlurmExecutor(
+            Path(out).resolve() / ".slurm",
+            slurm_partition,
+            slurm_gpus_per_task,
+            slurm_time_min,
+            log,
+        )
+    raise SaeevalError(f"--executor must be one of {', '.join(EXECUTORS)}, not {name!r}")
+
+
+def _as_error(unit, exc: BaseException) -> SaeevalError:
+    if isinstance(exc, SaeevalError):
+        return exc
+    return SaeevalError(f"{unit.label} failed: {type(exc).__name__}: {one_line(exc)}")
+
+
+def _import(module: str, extra: str):
+    try:
+        return __import__(module)
+    except ImportError:
+        raise SaeevalError(
+            f"--executor {extra} needs the {module} package: pip install 'saeeval[{extra}]'"
+        ) from None

@@ -1,0 +1,200 @@
+"""Work units: what one executor slot does, as plain data that pickles to another machine.
+
+Each unit calls the library functions a local run calls (no second implementation) and reads or
+writes only files under its output folder and the activation cache, so it may run anywhere that
+sees the same paths. Every unit is safe to run again: training resumes from its checkpoints, and
+an eval keeps each result that already answers its request. That is what makes a retried unit
+(a worker killed, a node lost, a SLURM job requeued) finish with exactly one result per item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from saeeval.runner import RunOutcome, RunRequest
+
+
+@dataclass(frozen=True)
+class PrepareTraining:
+    """Fill the activation cache a sweep's training reads (one per model, hook and data), and
+    measure what the driver needs to plan the training passes where the training runs."""
+
+    sweep: dict[str, Any]  # the sweep file's fields (SweepFile.model_dump())
+    device: str
+
+    @property
+    def label(self) -> str:
+        return f"prepare {self.sweep['model']} at {self.sweep['hook']}"
+
+    def run(self, progress=None, log=print) -> dict[str, int]:
+        from saeeval.trainers.grid import default_budget_bytes
+        from saeeval.trainers.stream import ActivationStream
+
+        spec, inputs = _sweep_inputs(self.sweep, self.device, progress)
+        plan = next(iter(_plans(spec).values()))
+        n_contexts = min(len(inputs.contexts), plan.stream_contexts)
+        ActivationStream(
+            inputs.model,
+            inputs.contexts,
+            spec.hook,
+            0,
+            n_contexts,
+            inputs.cache,
+            seed=plan.seed,
+            progress=progress,
+        )
+        budget = (
+            int(spec.memory_budget_gb * 2**30)
+            if spec.memory_budget_gb is not None
+            else default_budget_bytes(inputs.device)
+        )
+        return {"d_in": inputs.model.hook_width(spec.hook), "budget_bytes": budget}
+
+
+@dataclass(frozen=True)
+class TrainPass:
+    """Train some of a sweep's runs together, in one pass over their shared activation stream."""
+
+    sweep: dict[str, Any]
+    device: str
+    out: str
+    runs: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"train {', '.join(self.runs)}"
+
+    def run(self, progress=None, log=print) -> dict[str, str | None]:
+        """Each run's failure (it diverged), or None where it trained."""
+        from saeeval.errors import SaeevalError
+        from saeeval.trainers.loop import train_together
+
+        spec, inputs = _sweep_inputs(self.sweep, self.device, progress)
+        plans = _plans(spec)
+        results = train_together(
+            [plans[name] for name in self.runs],
+            [Path(self.out) / name for name in self.runs],
+            inputs.model,
+            spec.hook,
+            inputs.contexts,
+            inputs.cache,
+            inputs.device,
+            progress,
+            log,
+        )
+        failures: dict[str, str | None] = {}
+        for name, result in zip(self.runs, results, strict=True):
+            failures[name] = str(result) if isinstance(result, SaeevalError) else None
+            if failures[name]:
+                log(f"{name}: {failures[name]}")
+        return failures
+
+
+@dataclass(frozen=True)
+class EvaluateRuns:
+    """Evaluate some trained runs of a sweep, the model loaded once for all of them."""
+
+    sweep: dict[str, Any]
+    device: str
+    out: str
+    runs: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"evaluate {', '.join(self.runs)}"
+
+    def run(self, progress=None, log=print) -> list[tuple[str, str, str, str]]:
+        """The failed evals, as (run, eval, sae_id, reason)."""
+        from saeeval.activations import ActivationCache
+        from saeeval.files import read_json_object
+        from saeeval.models import load_model, resolve_device
+        from saeeval.runner import parse_overrides
+        from saeeval.trainers.record import TRAINING_RESULTS
+        from saeeval.trainers.sweep import SweepFile
+        from saeeval.workflows import TrainingInputs, evaluate_trained
+
+        spec = SweepFile(**self.sweep)
+        device = str(resolve_device(self.device))
+        # Evaluation reads no training contexts: the inputs carry none.
+        inputs = TrainingInputs(
+            load_model(spec.model, device, spec.dtype), ActivationCache(), None, device
+        )
+        plans, overrides = _plans(spec), parse_overrides(spec.eval_overrides)
+        failed = []
+        for name in self.runs:
+            folder = Path(self.out) / name
+            record = read_json_object(folder / TRAINING_RESULTS)
+            _, outcome = evaluate_trained(
+                plans[name],
+                folder,
+                record,
+                inputs,
+                spec.hook,
+                spec.evals,
+                spec.dataset,
+                progress,
+                log,
+                overrides,
+            )
+            failed += [(name, *failure) for failure in (outcome.failed if outcome else [])]
+        return failed
+
+
+@dataclass(frozen=True)
+class EvaluateSAEs:
+    """`saeeval run` on a chunk of SAEs (at one hook, so the model loads once for the chunk)."""
+
+    request: RunRequest
+    command: str = "saeeval run"
+    position: tuple[int, int] = field(default=(1, 1))  # this chunk's number, of how many
+
+    @property
+    def label(self) -> str:
+        number, total = self.position
+        return f"evaluate chunk {number} of {total} ({len(self.request.saes)} SAEs)"
+
+    def run(self, progress=None, log=print) -> RunOutcome:
+        from saeeval.runner import run
+
+        return run(self.request, progress=progress, log=log, command=self.command)
+
+
+def run_unit(unit, progress=None, log=print):
+    """What an executor calls on a worker: run one unit, return its (picklable) outcome."""
+    return unit.run(progress=progress, log=log)
+
+
+def _sweep_inputs(fields: dict[str, Any], device: str, progress):
+    from saeeval.trainers.sweep import SweepFile
+    from saeeval.workflows import load_training_inputs, training_contexts_needed
+
+    spec = SweepFile(**fields)
+    inputs = load_training_inputs(
+        spec.model,
+        spec.hook,
+        device,
+        spec.dataset,
+        training_contexts_needed(spec.tokens),
+        progress,
+        spec.dtype,
+    )
+    return spec, inputs
+
+
+def _plans(spec) -> dict:
+    from saeeval.trainers.loop import TrainingPlan
+
+    return {
+        run.name: TrainingPlan(
+            trainer=run.trainer,
+            d_sae=run.d_sae,
+            tokens=spec.tokens,
+            batch_size=spec.batch_size,
+            hyperparameters=run.hyperparameters,
+            seed=spec.seed,
+            checkpoint_every=spec.checkpoint_every,
+        )
+        for run in spec.runs()
+    }
