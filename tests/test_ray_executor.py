@@ -78,9 +78,12 @@ class Namespace:
                     break
             time.sleep(0.1)
         else:
+            self.close()
             raise RuntimeError("could not make a network namespace with loopback up (needs root)")
         interfaces = {line.split()[1] for line in shown.splitlines()}
-        assert interfaces == {"lo"}, f"the namespace should hold only lo, not {interfaces}"
+        if interfaces != {"lo"}:
+            self.close()
+            raise AssertionError(f"the namespace should hold only lo, not {interfaces}")
 
     def enter(self, command: list[str]) -> list[str]:
         return ["nsenter", "-t", str(self.holder.pid), "-n", *command]

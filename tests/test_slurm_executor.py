@@ -1,0 +1,219 @@
+"""`--executor slurm` on a real single-node SLURM with accounting (Debian's slurm-wlm, slurmdbd on
+MariaDB, munge), started here. Marked `slurm`: the normal suite leaves it out (installing and
+starting the daemons takes a few minutes); run it with
+
+    .tox/test/bin/python -m pytest -m slurm tests/test_slurm_executor.py
+
+as root. Every daemon is configured on 127.0.0.1 and runs in a network namespace of the test's
+own, so no packet can leave the machine. Slurm resolves addresses with AI_ADDRCONFIG, which
+finds nothing where only loopback addresses exist; the namespace's `lo` therefore also carries
+one private address (10.254.254.1/32) that nothing is configured on.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from test_ray_executor import (
+    RUNS,
+    _assert_same_as_local,
+    _finish,
+    _saeeval,
+)
+from test_ray_executor import work as work  # noqa: F401 (the same local sweep and run)
+
+pytestmark = pytest.mark.slurm
+PACKAGES = ("slurm-wlm", "slurmdbd", "mariadb-server", "munge")
+DB_PASSWORD = "saeeval-test"
+
+
+class SlurmNamespace:
+    """A network namespace with loopback only, holding munged, MariaDB and the SLURM daemons."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        os.chmod(root, 0o755)  # the munge and mysql users work below it
+        self.holder = subprocess.Popen(
+            [
+                "unshare",
+                "--net",
+                "sh",
+                "-c",
+                "ip link set lo up && ip addr add 10.254.254.1/32 dev lo && exec sleep infinity",
+            ]
+        )
+        own = os.readlink("/proc/self/ns/net")
+        for _ in range(100):
+            if os.readlink(f"/proc/{self.holder.pid}/ns/net") != own:
+                shown = self.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
+                if "10.254.254.1" in shown:
+                    break
+            time.sleep(0.1)
+        else:
+            self.close()
+            raise RuntimeError("could not make a network namespace (the SLURM test needs root)")
+
+    def enter(self, command: list[str]) -> list[str]:
+        return ["nsenter", "-t", str(self.holder.pid), "-n", *command]
+
+    def run(self, command: list[str], **kw) -> subprocess.CompletedProcess:
+        env = {**os.environ, "SLURM_CONF": str(self.root / "slurm.conf")}
+        return subprocess.run(self.enter(command), env=env, **kw)
+
+    def close(self) -> None:
+        for daemon in ("slurmd", "slurmctld", "slurmdbd", "mariadbd", "munged"):
+            subprocess.run(["pkill", "-x", daemon], capture_output=True)
+        self.holder.kill()
+        self.holder.wait()
+
+
+def _install() -> None:
+    if all(shutil.which(tool) for tool in ("slurmctld", "slurmdbd", "mariadbd", "munged")):
+        return
+    subprocess.run(["apt-get", "update", "-q"], check=True, capture_output=True)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-q", *PACKAGES],
+        check=True,
+        capture_output=True,
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+    )
+
+
+def _wait(condition, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+def _start_munge(ns: SlurmNamespace) -> Path:
+    munge = ns.root / "munge"
+    for part, mode in (("etc", 0o700), ("run", 0o755), ("log", 0o700), ("lib", 0o700)):
+        (munge / part).mkdir(parents=True)
+        os.chmod(munge / part, mode)
+    os.chmod(munge, 0o755)
+    (munge / "etc" / "munge.key").write_bytes(os.urandom(1024))
+    os.chmod(munge / "etc" / "munge.key", 0o400)
+    subprocess.run(["chown", "-R", "munge:munge", str(munge)], check=True)
+    socket = munge / "run" / "munge.socket"
+    ns.run(
+        ["runuser", "-u", "munge", "--", "munged", f"--key-file={munge / 'etc' / 'munge.key'}",
+         f"--socket={socket}", f"--pid-file={munge / 'run' / 'munged.pid'}",
+         f"--log-file={munge / 'log' / 'munged.log'}", f"--seed-file={munge / 'lib' / 'seed'}"],
+        check=True,
+    )  # fmt: skip
+    _wait(socket.exists, "munged")
+    return socket
+
+
+def _start_database(ns: SlurmNamespace) -> None:
+    data, run = ns.root / "db", ns.root / "dbrun"
+    subprocess.run(
+        ["mariadb-install-db", "--user=mysql", f"--datadir={data}"], check=True, capture_output=True
+    )
+    run.mkdir()
+    subprocess.run(["chown", "-R", "mysql:mysql", str(data), str(run)], check=True)
+    socket = run / "mysql.sock"
+    subprocess.Popen(
+        ns.enter(["mariadbd", "--user=mysql", f"--datadir={data}", f"--socket={socket}",
+                  "--bind-address=127.0.0.1", "--port=3307", f"--pid-file={run / 'mysql.pid'}",
+                  f"--log-error={run / 'mysql.err'}"]),
+    )  # fmt: skip
+    _wait(socket.exists, "MariaDB")
+    grants = " ".join(
+        f"CREATE USER 'slurm'@'{host}' IDENTIFIED BY '{DB_PASSWORD}'; "
+        f"GRANT ALL ON slurm_acct_db.* TO 'slurm'@'{host}';"
+        for host in ("localhost", "127.0.0.1")
+    )
+    ns.run(
+        ["mariadb", "-S", str(socket), "-u", "root", "-e",
+         f"CREATE DATABASE slurm_acct_db; {grants}"],
+        check=True,
+    )  # fmt: skip
+
+
+def _write_configs(ns: SlurmNamespace, munge_socket: Path) -> None:
+    root = ns.root
+    (root / "state").mkdir()
+    (root / "log").mkdir()
+    dbd = root / "slurmdbd.conf"
+    dbd.write_text(
+        f"AuthType=auth/munge\nAuthInfo=socket={munge_socket}\nDbdHost=localhost\n"
+        f"DbdAddr=127.0.0.1\nDbdPort=6819\nSlurmUser=root\n"
+        f"StorageType=accounting_storage/mysql\nStorageHost=127.0.0.1\nStoragePort=3307\n"
+        f"StorageUser=slurm\nStoragePass={DB_PASSWORD}\nStorageLoc=slurm_acct_db\n"
+        f"PidFile={root}/state/slurmdbd.pid\nLogFile={root}/log/slurmdbd.log\n"
+    )
+    os.chmod(dbd, 0o600)
+    (root / "slurm.conf").write_text(
+        f"ClusterName=saeevaltest\nSlurmctldHost=localhost(127.0.0.1)\nSlurmctldPort=6817\n"
+        f"SlurmdPort=6818\nSlurmUser=root\nAuthType=auth/munge\n"
+        f"AuthInfo=socket={munge_socket}\nCredType=cred/munge\n"
+        f"StateSaveLocation={root}/state\nSlurmdSpoolDir={root}/spool-%n\n"
+        f"SlurmctldPidFile={root}/state/slurmctld.pid\nSlurmdPidFile={root}/state/slurmd-%n.pid\n"
+        f"SlurmctldLogFile={root}/log/slurmctld.log\nSlurmdLogFile={root}/log/slurmd-%n.log\n"
+        f"ProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\nSelectType=select/cons_tres\n"
+        f"SelectTypeParameters=CR_Core\nMpiDefault=none\nReturnToService=2\n"
+        # Accounting through slurmdbd: submitit reads job states with sacct.
+        f"AccountingStorageType=accounting_storage/slurmdbd\nAccountingStorageHost=127.0.0.1\n"
+        f"AccountingStoragePort=6819\nAccountingStoragePass={munge_socket}\n"
+        f"JobAcctGatherType=jobacct_gather/linux\nSchedulerType=sched/backfill\n"
+        f"NodeName=node1 NodeAddr=127.0.0.1 NodeHostname=localhost CPUs=2 RealMemory=8000\n"
+        f"PartitionName=debug Nodes=node1 Default=YES MaxTime=INFINITE State=UP\n"
+    )
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    _install()
+    ns = SlurmNamespace(Path(tempfile.mkdtemp(prefix="slurm-", dir="/tmp")))
+    try:
+        munge_socket = _start_munge(ns)
+        _start_database(ns)
+        _write_configs(ns, munge_socket)
+        ns.run(["slurmdbd"], check=True)
+        _wait(
+            lambda: ns.run(["sacctmgr", "-i", "add", "cluster", "saeevaltest"],
+                           capture_output=True).returncode == 0,
+            "slurmdbd",
+        )  # fmt: skip
+        ns.run(["slurmctld"], check=True)
+        ns.run(["slurmd", "-N", "node1"], check=True)
+        _wait(
+            lambda: "idle" in ns.run(["sinfo", "-h", "-o", "%t"], capture_output=True,
+                                     text=True).stdout,
+            "the SLURM node",
+        )  # fmt: skip
+        yield ns
+    finally:
+        ns.close()
+        shutil.rmtree(ns.root, ignore_errors=True)
+
+
+def test_a_sweep_on_slurm_gives_the_local_runs_and_numbers(work, slurm):  # noqa: F811
+    command = [
+        "sweep", work / "sweep.yaml", "--out", work / "slurm", "--device", "cpu",
+        "--executor", "slurm", "--slurm-partition", "debug", "--slurm-time", "10",
+    ]  # fmt: skip
+    os.environ["SLURM_CONF"] = str(slurm.root / "slurm.conf")
+    try:
+        output = _finish(_saeeval(command, slurm))
+        assert "submitted 4 SLURM job(s)" in output  # the four training passes, one array
+        _assert_same_as_local(work, "slurm")
+        accounting = slurm.run(
+            ["sacct", "-n", "-X", "-o", "State"], capture_output=True, text=True
+        ).stdout.split()
+        assert accounting and set(accounting) == {"COMPLETED"}, accounting
+        # A rerun reads everything from the files and submits nothing.
+        again = _finish(_saeeval(command, slurm))
+        assert "submitted" not in again and again.count("already trained") == len(RUNS)
+    finally:
+        os.environ.pop("SLURM_CONF", None)
