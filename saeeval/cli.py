@@ -117,12 +117,17 @@ EXECUTOR_HELP = (
     "a rerun of the same command resumes"
 )
 RAY_ADDRESS_HELP = "Ray cluster to join: auto or HOST:PORT (default: start a local one)"
-GPUS_HELP = "GPUs each Ray unit asks for (0 on CPU workers)"
+GPUS_HELP = "GPUs each Ray unit asks for (default: 1 with --device cuda, else 0)"
 SLURM_TIME_HELP = "time limit of each SLURM job, in minutes (requeued from its files at the limit)"
 
 
-def _executor(name, out, progress, ray_address, gpus_per_unit, partition, slurm_gpus, minutes):
+def _executor(
+    name, device, out, progress, ray_address, gpus_per_unit, partition, slurm_gpus, minutes
+):
     from saeeval.distributed import make_executor
+
+    if gpus_per_unit is None:
+        gpus_per_unit = 1 if device.startswith("cuda") else 0
 
     return make_executor(
         name,
@@ -195,7 +200,7 @@ def run(
         typer.Option(help="SAEs per eval unit (default: all here; 4 on ray and slurm)", min=1),
     ] = None,
     ray_address: Annotated[str | None, typer.Option(help=RAY_ADDRESS_HELP)] = None,
-    gpus_per_unit: Annotated[float, typer.Option(help=GPUS_HELP)] = 0,
+    gpus_per_unit: Annotated[float | None, typer.Option(help=GPUS_HELP)] = None,
     slurm_partition: Annotated[str | None, typer.Option(help="SLURM partition")] = None,
     slurm_gpus_per_task: Annotated[int, typer.Option(help="GPUs per SLURM task")] = 0,
     slurm_time: Annotated[int, typer.Option(help=SLURM_TIME_HELP)] = 240,
@@ -231,6 +236,7 @@ def run(
             _progress() as progress,
             _executor(
                 executor,
+                device,
                 out,
                 progress,
                 ray_address,
@@ -419,7 +425,7 @@ def sweep(
         typer.Option(help="runs per eval unit (default: all here; 4 on ray and slurm)", min=1),
     ] = None,
     ray_address: Annotated[str | None, typer.Option(help=RAY_ADDRESS_HELP)] = None,
-    gpus_per_unit: Annotated[float, typer.Option(help=GPUS_HELP)] = 0,
+    gpus_per_unit: Annotated[float | None, typer.Option(help=GPUS_HELP)] = None,
     slurm_partition: Annotated[str | None, typer.Option(help="SLURM partition")] = None,
     slurm_gpus_per_task: Annotated[int, typer.Option(help="GPUs per SLURM task")] = 0,
     slurm_time: Annotated[int, typer.Option(help=SLURM_TIME_HELP)] = 240,
@@ -432,6 +438,7 @@ def sweep(
             _progress() as progress,
             _executor(
                 executor,
+                device,
                 out,
                 progress,
                 ray_address,

@@ -38,6 +38,17 @@ def pytest_configure(config):
     torch.set_num_threads(max(1, os.cpu_count() or 1))
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `slurm` install and start daemons: they run only when `-m` names them
+    (`-m slurm`), and are left out of every other selection, `-m "not embedded"` included."""
+    if "slurm" in (config.getoption("markexpr") or ""):
+        return
+    kept = [item for item in items if item.get_closest_marker("slurm") is None]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
 @pytest.fixture
 def isolated_cache(tmp_path, monkeypatch) -> Path:
     """A cache directory used by this test alone (for tests about caching itself)."""

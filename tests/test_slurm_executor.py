@@ -217,3 +217,37 @@ def test_a_sweep_on_slurm_gives_the_local_runs_and_numbers(work, slurm):  # noqa
         assert "submitted" not in again and again.count("already trained") == len(RUNS)
     finally:
         os.environ.pop("SLURM_CONF", None)
+
+
+LONG_RUN = """\
+model: {model}
+hook: blocks.1.hook_resid_post
+tokens: 1310720
+batch_size: 128
+checkpoint_every: 256
+d_sae: 4096
+evals: []
+grid:
+  - trainer: topk
+    k: [8]
+"""
+
+
+def test_a_job_at_its_time_limit_is_requeued_and_resumes(work, slurm, tmp_path):  # noqa: F811
+    """A training unit of two minutes or more under a 1-minute limit: submitit requeues the job
+    shortly before the limit and the requeued job resumes from the unit's last checkpoint."""
+    sweep = tmp_path / "long.yaml"
+    sweep.write_text(LONG_RUN.format(model=work / "model"))
+    out = tmp_path / "long"
+    command = [
+        "sweep", sweep, "--out", out, "--device", "cpu", "--executor", "slurm",
+        "--slurm-partition", "debug", "--slurm-time", "1",
+    ]  # fmt: skip
+    os.environ["SLURM_CONF"] = str(slurm.root / "slurm.conf")
+    try:
+        _finish(_saeeval(command, slurm), timeout=900)
+    finally:
+        os.environ.pop("SLURM_CONF", None)
+    logs = "".join(path.read_text() for path in (out / ".slurm").rglob("*.out"))
+    assert "resuming from step" in logs, logs[-3000:]
+    assert (out / "topk_k8" / "training_results.json").is_file()

@@ -137,6 +137,9 @@ class SlurmExecutor(Executor):
         executor = submitit.AutoExecutor(folder=self.folder / "%j", cluster="slurm")
         parameters: dict[str, Any] = {
             "timeout_min": self.time_min,
+            # submitit requeues a job this long before its time limit (90 s by default, which
+            # would requeue a job of a minute or two at once, forever).
+            "slurm_signal_delay_s": max(10, min(90, self.time_min * 6)),
             "slurm_setup": [f"export {k}={v!r}" for k, v in worker_environment().items()],
         }
         if self.partition:
