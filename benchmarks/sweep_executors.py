@@ -39,11 +39,19 @@ TIMING = ("train_wall_time_s", "train_tokens_per_s", "train_runs_in_pass")
 
 
 def sweep(out: Path, file: Path, executor: str) -> float:
-    command = [str(Path(sys.executable).parent / "saeeval"), "sweep", str(file), "--out", str(out),
-               "--device", "cpu", "--executor", executor]
+    command = [
+        str(Path(sys.executable).parent / "saeeval"),
+        "sweep",
+        str(file),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--executor",
+        executor,
+    ]
     if executor == "ray" and os.geteuid() == 0:
-        command = ["unshare", "--net", "sh", "-c",
-                   'ip link set lo up && exec "$@"', "sh", *command]
+        command = ["unshare", "--net", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", *command]
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "TOKENIZERS_PARALLELISM": "false"}
     started = time.perf_counter()
     subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL)
@@ -63,12 +71,14 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     figures: dict = {"tokens": args.tokens, "d_sae": args.d_sae, "budgets": {}}
-    for label, budget in (("one pass", ""), ("a pass per run", "memory_budget_gb: 0.0001\n")):
+    for number, (label, budget) in enumerate(
+        (("one pass", ""), ("a pass per run", "memory_budget_gb: 0.0001\n"))
+    ):
         file = args.out / f"sweep-{label.replace(' ', '-')}.yaml"
         file.write_text(SWEEP.format(tokens=args.tokens, d_sae=args.d_sae, budget=budget))
-        # Warm-up: fills the activation cache and converts the model (not timed).
-        sweep(args.out / "warm-up", file, "local")
-        shutil.rmtree(args.out / "warm-up")
+        if number == 0:  # warm-up: converts the model, fills the activation cache (not timed)
+            sweep(args.out / "warm-up", file, "local")
+            shutil.rmtree(args.out / "warm-up")
         seconds, summaries = {}, {}
         for executor in ("local", "ray"):
             out = args.out / f"{label.replace(' ', '-')}-{executor}"

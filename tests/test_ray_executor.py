@@ -24,6 +24,9 @@ import pytest
 from tiny_models import tiny_model
 
 BIN = Path(sys.executable).parent
+# Drivers run from the checkout's root, whose saeeval/ source tree must not shadow the installed
+# package in the workers (Ray starts them in the driver's directory, first on sys.path).
+CHECKOUT = Path(__file__).resolve().parents[1]
 HEAD_PORT = 6399
 WORKER_PORTS = (7101, 7102)  # each worker node's raylet port, which names the node below
 SWEEP = """\
@@ -53,6 +56,9 @@ def _environment() -> dict[str, str]:
         OMP_NUM_THREADS="1",  # what Ray gives a one-CPU task; the local runs match it
         RAY_DEDUP_LOGS="0",  # every worker line reaches the driver's output
         RAY_USAGE_STATS_ENABLED="0",
+        # A token a local `ray.init()` left in ~/.ray would make the head demand it of the
+        # workers; this cluster lives inside its own namespace and needs none.
+        RAY_AUTH_MODE="disabled",
         # A node that stops answering is declared dead after about 3 s, not 30 s.
         RAY_health_check_period_ms="1000",
         RAY_health_check_failure_threshold="3",
@@ -149,6 +155,7 @@ def _saeeval(args: list, namespace: Namespace | None = None, **popen) -> subproc
     return subprocess.Popen(
         namespace.enter(command) if namespace else command,
         env=_environment(),
+        cwd=CHECKOUT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -196,24 +203,12 @@ def _run_args(root: Path, out: Path) -> list:
     return args
 
 
+RAY = ["--executor", "ray", "--ray-address", f"127.0.0.1:{HEAD_PORT}", "--chunk-size", "2"]
+
+
 def _ray_sweep(work: Path, out: str, namespace: Namespace) -> subprocess.Popen:
-    return _saeeval(
-        [
-            "sweep",
-            work / "sweep.yaml",
-            "--out",
-            work / out,
-            "--device",
-            "cpu",
-            "--executor",
-            "ray",
-            "--ray-address",
-            f"127.0.0.1:{HEAD_PORT}",
-            "--chunk-size",
-            "2",
-        ],
-        namespace,
-    )
+    command = ["sweep", work / "sweep.yaml", "--out", work / out, "--device", "cpu", *RAY]
+    return _saeeval(command, namespace)
 
 
 def _core_results(folder: Path) -> dict[str, list[Path]]:
@@ -262,14 +257,7 @@ def test_a_sweep_on_ray_gives_the_local_runs_and_numbers(work, cluster):
 
 
 def test_a_multi_sae_run_on_ray_matches_local(work, cluster):
-    args = _run_args(work, work / "ray_run") + [
-        "--executor",
-        "ray",
-        "--ray-address",
-        f"127.0.0.1:{HEAD_PORT}",
-        "--chunk-size",
-        "2",
-    ]
+    args = _run_args(work, work / "ray_run") + RAY
     output = _finish(_saeeval(args, cluster))
     assert "0 of 4 SAE(s) finished already; 2 unit(s) to run on ray" in output
     assert _metrics(work / "ray_run") == _metrics(work / "local_run")

@@ -75,23 +75,33 @@ class RayExecutor(Executor):
 
     def __init__(
         self,
+        workdir: Path,
         address: str | None = None,
         gpus_per_unit: float = 0,
         max_retries: int = 3,
         log: Callable[[str], None] = print,
     ):
-        self.address, self.gpus_per_unit, self.max_retries = address, gpus_per_unit, max_retries
-        self.log = log
+        self.workdir, self.address = Path(workdir), address
+        self.gpus_per_unit, self.max_retries, self.log = gpus_per_unit, max_retries, log
 
     def __enter__(self) -> RayExecutor:
         ray = _import("ray", "ray")
         runtime_env = {"env_vars": worker_environment()}
-        if self.address:
-            self.log(f"connecting to the Ray cluster at {self.address}")
-            ray.init(address=self.address, runtime_env=runtime_env, log_to_driver=True)
-        else:
-            self.log("starting a local Ray cluster (pass --ray-address to use a running one)")
-            ray.init(runtime_env=runtime_env, include_dashboard=False, log_to_driver=True)
+        # Ray starts workers in the driver's working directory, first on their sys.path: from a
+        # checkout of saeeval that would import its source tree instead of the installed
+        # package. The output folder holds no Python packages.
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        here = os.getcwd()
+        os.chdir(self.workdir)
+        try:
+            if self.address:
+                self.log(f"connecting to the Ray cluster at {self.address}")
+                ray.init(address=self.address, runtime_env=runtime_env, log_to_driver=True)
+            else:
+                self.log("starting a local Ray cluster (pass --ray-address to use a running one)")
+                ray.init(runtime_env=runtime_env, include_dashboard=False, log_to_driver=True)
+        finally:
+            os.chdir(here)
         self._ray = ray
         return self
 
@@ -123,17 +133,19 @@ class SlurmExecutor(Executor):
 
     def __init__(
         self,
+        workdir: Path,
         folder: Path,
         partition: str | None = None,
         gpus_per_task: int = 0,
         time_min: int = 240,
         log: Callable[[str], None] = print,
     ):
-        self.folder, self.partition = Path(folder), partition
+        self.workdir, self.folder, self.partition = Path(workdir), Path(folder), partition
         self.gpus_per_task, self.time_min, self.log = gpus_per_task, time_min, log
 
     def map(self, units: Sequence[Any]) -> list[Any]:
         submitit = _import("submitit", "slurm")
+        self.workdir.mkdir(parents=True, exist_ok=True)
         executor = submitit.AutoExecutor(folder=self.folder / "%j", cluster="slurm")
         parameters: dict[str, Any] = {
             "timeout_min": self.time_min,
@@ -142,6 +154,9 @@ class SlurmExecutor(Executor):
             "slurm_signal_delay_s": max(10, min(90, self.time_min * 6)),
             "slurm_setup": [f"export {k}={v!r}" for k, v in worker_environment().items()],
         }
+        # Jobs start in the output folder, not the driver's working directory, which submitit's
+        # `python -m` would put first on sys.path (a checkout's source tree, say).
+        parameters["slurm_additional_parameters"] = {"chdir": str(self.workdir)}
         if self.partition:
             parameters["slurm_partition"] = self.partition
         if self.gpus_per_task:
@@ -183,11 +198,13 @@ def make_executor(
     """The executor `--executor NAME` asks for (SLURM's logs go to OUT/.slurm)."""
     if name == "local":
         return LocalExecutor(progress, log)
+    out = Path(out).resolve()
     if name == "ray":
-        return RayExecutor(ray_address, gpus_per_unit, log=log)
+        return RayExecutor(out, ray_address, gpus_per_unit, log=log)
     if name == "slurm":
         return SlurmExecutor(
-            Path(out).resolve() / ".slurm",
+            out,
+            out / ".slurm",
             slurm_partition,
             slurm_gpus_per_task,
             slurm_time_min,

@@ -54,17 +54,25 @@ class PrepareTraining:
 
 
 @dataclass(frozen=True)
-class TrainPass:
-    """Train some of a sweep's runs together, in one pass over their shared activation stream."""
+class _SweepRuns:
+    """Some of a sweep's runs, by name, in the sweep's output folder."""
 
     sweep: dict[str, Any]
     device: str
     out: str
     runs: tuple[str, ...]
+    verb = "work on"
 
     @property
     def label(self) -> str:
-        return f"train {', '.join(self.runs)}"
+        return f"{self.verb} {', '.join(self.runs)}"
+
+
+@dataclass(frozen=True)
+class TrainPass(_SweepRuns):
+    """Train some of a sweep's runs together, in one pass over their shared activation stream."""
+
+    verb = "train"
 
     def run(self, progress=None, log=print) -> dict[str, str | None]:
         """Each run's failure (it diverged), or None where it trained."""
@@ -93,17 +101,10 @@ class TrainPass:
 
 
 @dataclass(frozen=True)
-class EvaluateRuns:
+class EvaluateRuns(_SweepRuns):
     """Evaluate some trained runs of a sweep, the model loaded once for all of them."""
 
-    sweep: dict[str, Any]
-    device: str
-    out: str
-    runs: tuple[str, ...]
-
-    @property
-    def label(self) -> str:
-        return f"evaluate {', '.join(self.runs)}"
+    verb = "evaluate"
 
     def run(self, progress=None, log=print) -> list[tuple[str, str, str, str]]:
         """The failed evals, as (run, eval, sae_id, reason)."""
