@@ -118,11 +118,21 @@ EXECUTOR_HELP = (
 )
 RAY_ADDRESS_HELP = "Ray cluster to join: auto or HOST:PORT (default: start a local one)"
 GPUS_HELP = "GPUs each Ray unit asks for (default: 1 with --device cuda, else 0)"
+CPUS_HELP = "CPUs each Ray unit asks for; it computes with as many threads"
 SLURM_TIME_HELP = "time limit of each SLURM job, in minutes (requeued from its files at the limit)"
 
 
 def _executor(
-    name, device, out, progress, ray_address, gpus_per_unit, partition, slurm_gpus, minutes
+    name,
+    device,
+    out,
+    progress,
+    ray_address,
+    gpus_per_unit,
+    cpus_per_unit,
+    partition,
+    slurm_gpus,
+    minutes,
 ):
     from saeeval.distributed import make_executor
 
@@ -136,6 +146,7 @@ def _executor(
         log=_log,
         ray_address=ray_address,
         gpus_per_unit=gpus_per_unit,
+        cpus_per_unit=cpus_per_unit,
         slurm_partition=partition,
         slurm_gpus_per_task=slurm_gpus,
         slurm_time_min=minutes,
@@ -201,6 +212,7 @@ def run(
     ] = None,
     ray_address: Annotated[str | None, typer.Option(help=RAY_ADDRESS_HELP)] = None,
     gpus_per_unit: Annotated[float | None, typer.Option(help=GPUS_HELP)] = None,
+    cpus_per_unit: Annotated[float, typer.Option(help=CPUS_HELP)] = 1,
     slurm_partition: Annotated[str | None, typer.Option(help="SLURM partition")] = None,
     slurm_gpus_per_task: Annotated[int, typer.Option(help="GPUs per SLURM task")] = 0,
     slurm_time: Annotated[int, typer.Option(help=SLURM_TIME_HELP)] = 240,
@@ -241,6 +253,7 @@ def run(
                 progress,
                 ray_address,
                 gpus_per_unit,
+                cpus_per_unit,
                 slurm_partition,
                 slurm_gpus_per_task,
                 slurm_time,
@@ -426,6 +439,7 @@ def sweep(
     ] = None,
     ray_address: Annotated[str | None, typer.Option(help=RAY_ADDRESS_HELP)] = None,
     gpus_per_unit: Annotated[float | None, typer.Option(help=GPUS_HELP)] = None,
+    cpus_per_unit: Annotated[float, typer.Option(help=CPUS_HELP)] = 1,
     slurm_partition: Annotated[str | None, typer.Option(help="SLURM partition")] = None,
     slurm_gpus_per_task: Annotated[int, typer.Option(help="GPUs per SLURM task")] = 0,
     slurm_time: Annotated[int, typer.Option(help=SLURM_TIME_HELP)] = 240,
@@ -443,6 +457,7 @@ def sweep(
                 progress,
                 ray_address,
                 gpus_per_unit,
+                cpus_per_unit,
                 slurm_partition,
                 slurm_gpus_per_task,
                 slurm_time,

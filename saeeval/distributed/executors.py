@@ -78,11 +78,13 @@ class RayExecutor(Executor):
         workdir: Path,
         address: str | None = None,
         gpus_per_unit: float = 0,
+        cpus_per_unit: float = 1,
         max_retries: int = 3,
         log: Callable[[str], None] = print,
     ):
         self.workdir, self.address = Path(workdir), address
-        self.gpus_per_unit, self.max_retries, self.log = gpus_per_unit, max_retries, log
+        self.gpus_per_unit, self.cpus_per_unit = gpus_per_unit, cpus_per_unit
+        self.max_retries, self.log = max_retries, log
 
     def __enter__(self) -> RayExecutor:
         ray = _import("ray", "ray")
@@ -110,7 +112,12 @@ class RayExecutor(Executor):
 
     def map(self, units: Sequence[Any]) -> list[Any]:
         ray = self._ray
-        task = ray.remote(num_gpus=self.gpus_per_unit, max_retries=self.max_retries)(run_unit)
+        # Ray gives a task as many threads (OMP_NUM_THREADS) as the CPUs it asks for.
+        task = ray.remote(
+            num_cpus=self.cpus_per_unit,
+            num_gpus=self.gpus_per_unit,
+            max_retries=self.max_retries,
+        )(run_unit)
         refs = [task.options(name=f"saeeval: {unit.label}").remote(unit) for unit in units]
         outcomes = []
         for unit, ref in zip(units, refs, strict=True):
@@ -191,6 +198,7 @@ def make_executor(
     log: Callable[[str], None] = print,
     ray_address: str | None = None,
     gpus_per_unit: float = 0,
+    cpus_per_unit: float = 1,
     slurm_partition: str | None = None,
     slurm_gpus_per_task: int = 0,
     slurm_time_min: int = 240,
@@ -200,7 +208,7 @@ def make_executor(
         return LocalExecutor(progress, log)
     out = Path(out).resolve()
     if name == "ray":
-        return RayExecutor(out, ray_address, gpus_per_unit, log=log)
+        return RayExecutor(out, ray_address, gpus_per_unit, cpus_per_unit, log=log)
     if name == "slurm":
         return SlurmExecutor(
             out,
