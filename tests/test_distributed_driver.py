@@ -116,6 +116,12 @@ def test_a_sweep_file_names_its_local_files_relative_to_itself(setup, tmp_path, 
     )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "grid" / "topk_k4" / "sae" / "cfg.json").is_file()
+    # The same run name with another plan: the finished run is not taken for this one.
+    sweep = folder / "sweep.yaml"
+    sweep.write_text(sweep.read_text().replace("tokens: 2048", "tokens: 4096"))
+    result = CliRunner().invoke(app, ["sweep", str(sweep), "--out", "grid", "--device", "cpu"])
+    assert result.exit_code != 0
+    assert "holds a finished run of another job (tokens: 2048 there, 4096 now)" in result.output
 
 
 def test_an_unknown_executor_is_one_clear_error(tmp_path):

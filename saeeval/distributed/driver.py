@@ -20,6 +20,7 @@ from saeeval.errors import SaeevalError
 from saeeval.evals import get_eval
 from saeeval.files import read_json_object
 from saeeval.results import result_path
+from saeeval.results.stamp import json_normal
 from saeeval.runner import (
     RunOutcome,
     RunRequest,
@@ -76,7 +77,8 @@ def sweep(
     fields = spec.model_dump()
     submitted: list[str] = []
 
-    untrained = [name for name in runs if not _trained(out / name)]
+    plans = _plans(spec)
+    untrained = [name for name in runs if not _trained(out / name, plans[name], spec)]
     for name in (name for name in runs if name not in untrained):
         log(f"{name}: already trained, reusing {out / name / SAE_FOLDER}")
     training_failed: dict[str, str] = {}
@@ -104,7 +106,6 @@ def sweep(
         failed += [tuple(failure) for failure in eval_failures]
 
     rows = []
-    plans = _plans(spec)
     for name in runs:
         plan = plans[name]
         if name in training_failed:
@@ -202,10 +203,27 @@ def _submit(executor: Executor, units: list, submitted: list[str]) -> list[Any]:
     return outcomes
 
 
-def _trained(folder: Path) -> bool:
-    """A run is trained once its record and SAE are written (the record is written last, and
-    the eval unit checks that it belongs to this job before using it)."""
-    return (folder / TRAINING_RESULTS).is_file() and (folder / SAE_FOLDER / "cfg.json").is_file()
+def _trained(folder: Path, plan, spec: SweepFile) -> bool:
+    """A run is trained once its record and SAE are written (the record last). A finished run
+    of another plan, hook or model there is an error, not something to overwrite; the eval unit
+    checks the rest of the record (the model's weights, the training data) before using it."""
+    if not ((folder / TRAINING_RESULTS).is_file() and (folder / SAE_FOLDER / "cfg.json").is_file()):
+        return False
+    run = read_json_object(folder / TRAINING_RESULTS).get("run") or {}
+    was, now = run.get("plan") or {}, json_normal(plan.model_dump())
+    differing = [
+        f"{key}: {was.get(key)!r} there, {now[key]!r} now"
+        for key in now
+        if was.get(key) != now[key]
+    ]
+    if run.get("hook") != spec.hook:
+        differing.append(f"hook: {run.get('hook')!r} there, {spec.hook!r} now")
+    if differing:
+        raise SaeevalError(
+            f"{folder} holds a finished run of another job ({'; '.join(differing)}); use "
+            f"another --out folder"
+        )
+    return True
 
 
 def _evaluated(spec: SweepFile, folder: Path, device: str) -> bool:

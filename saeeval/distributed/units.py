@@ -108,25 +108,20 @@ class EvaluateRuns(_SweepRuns):
 
     def run(self, progress=None, log=print) -> list[tuple[str, str, str, str]]:
         """The failed evals, as (run, eval, sae_id, reason)."""
-        from saeeval.activations import ActivationCache
-        from saeeval.files import read_json_object
-        from saeeval.models import load_model, resolve_device
+        from saeeval.errors import SaeevalError
         from saeeval.runner import parse_overrides
-        from saeeval.trainers.record import TRAINING_RESULTS
-        from saeeval.trainers.sweep import SweepFile
-        from saeeval.workflows import TrainingInputs, evaluate_trained
+        from saeeval.workflows import evaluate_trained, finished_record
 
-        spec = SweepFile(**self.sweep)
-        device = str(resolve_device(self.device))
-        # Evaluation reads no training contexts: the inputs carry none.
-        inputs = TrainingInputs(
-            load_model(spec.model, device, spec.dtype), ActivationCache(), None, device
-        )
+        spec, inputs = _sweep_inputs(self.sweep, self.device, progress)
         plans, overrides = _plans(spec), parse_overrides(spec.eval_overrides)
         failed = []
         for name in self.runs:
             folder = Path(self.out) / name
-            record = read_json_object(folder / TRAINING_RESULTS)
+            # The record must be this job's (plan, model, hook, training data), as a local
+            # sweep checks before it reuses a run.
+            record = finished_record(plans[name], folder, inputs, spec.hook)
+            if record is None:
+                raise SaeevalError(f"{folder} holds no finished training run to evaluate")
             _, outcome = evaluate_trained(
                 plans[name],
                 folder,
