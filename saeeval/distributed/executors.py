@@ -17,6 +17,7 @@ from saeeval.distributed.units import run_unit
 from saeeval.errors import SaeevalError, one_line
 
 EXECUTORS = ("local", "ray", "slurm")
+MAX_REQUEUES = 100  # times a SLURM job may reach its time limit and be requeued
 # Environment a worker needs to see what the driver sees: the shared cache, offline mode.
 _FORWARDED_ENV = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_HOME", "TOKENIZERS_PARALLELISM")
 
@@ -153,7 +154,11 @@ class SlurmExecutor(Executor):
     def map(self, units: Sequence[Any]) -> list[Any]:
         submitit = _import("submitit", "slurm")
         self.workdir.mkdir(parents=True, exist_ok=True)
-        executor = submitit.AutoExecutor(folder=self.folder / "%j", cluster="slurm")
+        # Each requeue resumes from the unit's last checkpoint, so a long unit may take many
+        # time limits to finish; submitit gives up after 3 by default.
+        executor = submitit.AutoExecutor(
+            folder=self.folder / "%j", cluster="slurm", slurm_max_num_timeout=MAX_REQUEUES
+        )
         parameters: dict[str, Any] = {
             "timeout_min": self.time_min,
             # submitit requeues a job this long before its time limit (90 s by default, which
