@@ -70,6 +70,8 @@ class SlurmNamespace:
         # Job steps first (a job still running would outlive the daemons), then the daemons.
         for daemon in ("slurmstepd", "slurmd", "slurmctld", "slurmdbd", "mariadbd", "munged"):
             subprocess.run(["pkill", "-KILL", "-x", daemon], capture_output=True)
+        # Job scripts run from the spool folder under root; none may outlive the test.
+        subprocess.run(["pkill", "-KILL", "-f", str(self.root)], capture_output=True)
         self.holder.kill()
         self.holder.wait()
 
