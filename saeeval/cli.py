@@ -112,14 +112,33 @@ def _summary(results: list[dict]) -> None:
         out.print(table)
 
 
-EXECUTOR_HELP = (
-    "where work units run: local (this process), ray (Ray tasks), slurm (a SLURM job array); "
-    "a rerun of the same command resumes"
-)
-RAY_ADDRESS_HELP = "Ray cluster to join: auto or HOST:PORT (default: start a local one)"
-GPUS_HELP = "GPUs each Ray unit asks for (default: 1 with --device cuda, else 0)"
-CPUS_HELP = "CPUs each Ray unit asks for; it computes with as many threads"
-SLURM_TIME_HELP = "time limit of each SLURM job, in minutes (requeued from its files at the limit)"
+# The executor options `run` and `sweep` share, declared once.
+ExecutorOption = Annotated[
+    str,
+    typer.Option(
+        help="where work units run: local (this process), ray (Ray tasks), slurm (a SLURM job "
+        "array); a rerun of the same command resumes"
+    ),
+]
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option(help="Ray cluster to join: auto or HOST:PORT (default: start a local one)"),
+]
+GpusOption = Annotated[
+    float | None,
+    typer.Option(help="GPUs each Ray unit asks for (default: 1 with --device cuda, else 0)"),
+]
+CpusOption = Annotated[
+    float, typer.Option(help="CPUs each Ray unit asks for; it computes with as many threads")
+]
+SlurmPartitionOption = Annotated[str | None, typer.Option(help="SLURM partition")]
+SlurmGpusOption = Annotated[int, typer.Option(help="GPUs per SLURM task")]
+SlurmTimeOption = Annotated[
+    int,
+    typer.Option(
+        help="time limit of each SLURM job, in minutes (requeued from its files at the limit)"
+    ),
+]
 
 
 def _executor(
@@ -205,17 +224,17 @@ def run(
             "and record each metric's spread; the extra runs go to OUT/seed_runs/"
         ),
     ] = 1,
-    executor: Annotated[str, typer.Option(help=EXECUTOR_HELP)] = "local",
+    executor: ExecutorOption = "local",
     chunk_size: Annotated[
         int | None,
         typer.Option(help="SAEs per eval unit (default: all here; 4 on ray and slurm)", min=1),
     ] = None,
-    ray_address: Annotated[str | None, typer.Option(help=RAY_ADDRESS_HELP)] = None,
-    gpus_per_unit: Annotated[float | None, typer.Option(help=GPUS_HELP)] = None,
-    cpus_per_unit: Annotated[float, typer.Option(help=CPUS_HELP)] = 1,
-    slurm_partition: Annotated[str | None, typer.Option(help="SLURM partition")] = None,
-    slurm_gpus_per_task: Annotated[int, typer.Option(help="GPUs per SLURM task")] = 0,
-    slurm_time: Annotated[int, typer.Option(help=SLURM_TIME_HELP)] = 240,
+    ray_address: RayAddressOption = None,
+    gpus_per_unit: GpusOption = None,
+    cpus_per_unit: CpusOption = 1,
+    slurm_partition: SlurmPartitionOption = None,
+    slurm_gpus_per_task: SlurmGpusOption = 0,
+    slurm_time: SlurmTimeOption = 240,
 ) -> None:
     """Run evals on one or more SAEs and write SAEBench-schema results to OUT."""
     from saeeval.distributed.driver import run_many
@@ -432,17 +451,17 @@ def sweep(
     file: Annotated[Path, typer.Argument(help="sweep YAML (see trainers/sweep.py)")],
     out: Annotated[Path, typer.Option(help="folder for every run and the summary")],
     device: Annotated[str, typer.Option()] = "auto",
-    executor: Annotated[str, typer.Option(help=EXECUTOR_HELP)] = "local",
+    executor: ExecutorOption = "local",
     chunk_size: Annotated[
         int | None,
         typer.Option(help="runs per eval unit (default: all here; 4 on ray and slurm)", min=1),
     ] = None,
-    ray_address: Annotated[str | None, typer.Option(help=RAY_ADDRESS_HELP)] = None,
-    gpus_per_unit: Annotated[float | None, typer.Option(help=GPUS_HELP)] = None,
-    cpus_per_unit: Annotated[float, typer.Option(help=CPUS_HELP)] = 1,
-    slurm_partition: Annotated[str | None, typer.Option(help="SLURM partition")] = None,
-    slurm_gpus_per_task: Annotated[int, typer.Option(help="GPUs per SLURM task")] = 0,
-    slurm_time: Annotated[int, typer.Option(help=SLURM_TIME_HELP)] = 240,
+    ray_address: RayAddressOption = None,
+    gpus_per_unit: GpusOption = None,
+    cpus_per_unit: CpusOption = 1,
+    slurm_partition: SlurmPartitionOption = None,
+    slurm_gpus_per_task: SlurmGpusOption = 0,
+    slurm_time: SlurmTimeOption = 240,
 ) -> None:
     """Train and evaluate a grid of trainers and hyperparameters; one summary table at the end."""
     from saeeval.distributed.driver import sweep as run_sweep

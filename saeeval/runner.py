@@ -95,6 +95,11 @@ class RunOutcome:
     warnings: list[tuple[str, str, str]] = field(default_factory=list)  # (eval, sae_id, message)
     results: list[dict[str, Any]] = field(default_factory=list)
 
+    def extend(self, other: RunOutcome) -> None:
+        """Add another run's outcome to this one (the chunks of one distributed run)."""
+        for name in self.__dataclass_fields__:
+            getattr(self, name).extend(getattr(other, name))
+
     def failures(self) -> list[dict[str, str]]:
         """The failed (eval, SAE) pairs as the manifest records them."""
         return [{"eval": e, "sae_id": s, "reason": r} for e, s, r in self.failed]

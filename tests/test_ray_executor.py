@@ -68,19 +68,24 @@ def _environment() -> dict[str, str]:
 
 
 class Namespace:
-    """A network namespace with only `lo`, held open by a sleeping process; commands enter it."""
+    """A network namespace with only `lo`, held open by a sleeping process; commands enter it.
+    `lo` carries 127.0.0.1 and, if given, one more address (`extra_address`, CIDR)."""
 
-    def __init__(self):
+    def __init__(self, extra_address: str | None = None):
+        setup = "ip link set lo up"
+        if extra_address:
+            setup += f" && ip addr add {extra_address} dev lo"
         self.holder = subprocess.Popen(
-            ["unshare", "--net", "sh", "-c", "ip link set lo up && exec sleep infinity"]
+            ["unshare", "--net", "sh", "-c", f"{setup} && exec sleep infinity"]
         )
+        wanted = (extra_address or "127.0.0.1").split("/")[0]
         own = os.readlink("/proc/self/ns/net")
-        for _ in range(100):  # until unshare has moved the holder and `lo` is up
+        for _ in range(100):  # until unshare has moved the holder and `lo` is set up
             if os.readlink(f"/proc/{self.holder.pid}/ns/net") != own:
                 shown = subprocess.run(
                     self.enter(["ip", "-o", "addr"]), capture_output=True, text=True
                 ).stdout
-                if "127.0.0.1" in shown:
+                if wanted in shown:
                     break
             time.sleep(0.1)
         else:

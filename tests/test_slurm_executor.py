@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from test_ray_executor import (
     RUNS,
+    Namespace,
     _assert_same_as_local,
     _finish,
     _saeeval,
@@ -33,34 +34,13 @@ PACKAGES = ("slurm-wlm", "slurmdbd", "mariadb-server", "munge")
 DB_PASSWORD = "saeeval-test"
 
 
-class SlurmNamespace:
-    """A network namespace with loopback only, holding munged, MariaDB and the SLURM daemons."""
+class SlurmNamespace(Namespace):
+    """The test's namespace (loopback only), holding munged, MariaDB and the SLURM daemons."""
 
     def __init__(self, root: Path):
         self.root = root
         os.chmod(root, 0o755)  # the munge and mysql users work below it
-        self.holder = subprocess.Popen(
-            [
-                "unshare",
-                "--net",
-                "sh",
-                "-c",
-                "ip link set lo up && ip addr add 10.254.254.1/32 dev lo && exec sleep infinity",
-            ]
-        )
-        own = os.readlink("/proc/self/ns/net")
-        for _ in range(100):
-            if os.readlink(f"/proc/{self.holder.pid}/ns/net") != own:
-                shown = self.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
-                if "10.254.254.1" in shown:
-                    break
-            time.sleep(0.1)
-        else:
-            self.close()
-            raise RuntimeError("could not make a network namespace (the SLURM test needs root)")
-
-    def enter(self, command: list[str]) -> list[str]:
-        return ["nsenter", "-t", str(self.holder.pid), "-n", *command]
+        super().__init__(extra_address="10.254.254.1/32")  # for AI_ADDRCONFIG, see above
 
     def run(self, command: list[str], **kw) -> subprocess.CompletedProcess:
         env = {**os.environ, "SLURM_CONF": str(self.root / "slurm.conf")}
@@ -72,8 +52,7 @@ class SlurmNamespace:
             subprocess.run(["pkill", "-KILL", "-x", daemon], capture_output=True)
         # Job scripts run from the spool folder under root; none may outlive the test.
         subprocess.run(["pkill", "-KILL", "-f", str(self.root)], capture_output=True)
-        self.holder.kill()
-        self.holder.wait()
+        super().close()
 
 
 def _install() -> None:

@@ -35,6 +35,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from saeeval.errors import SaeevalError, validation_problems
+from saeeval.trainers.loop import TrainingPlan
 
 
 class SweepRun(BaseModel):
@@ -101,6 +102,21 @@ class SweepFile(BaseModel):
                 f"the grid entries distinct values"
             )
         return runs
+
+    def plans(self) -> dict[str, TrainingPlan]:
+        """Each run's training plan, by run name."""
+        return {
+            run.name: TrainingPlan(
+                trainer=run.trainer,
+                d_sae=run.d_sae,
+                tokens=self.tokens,
+                batch_size=self.batch_size,
+                hyperparameters=run.hyperparameters,
+                seed=self.seed,
+                checkpoint_every=self.checkpoint_every,
+            )
+            for run in self.runs()
+        }
 
 
 def load_sweep(path: str | Path) -> SweepFile:

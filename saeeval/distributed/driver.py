@@ -41,7 +41,6 @@ class SweepOutcome:
     csv_path: Path
     md_path: Path
     failed: list[tuple[str, str, str, str]]  # (run, eval, sae_id, reason)
-    units_run: list[str]  # the label of each unit submitted (empty: everything was finished)
 
 
 def sweep(
@@ -75,23 +74,21 @@ def sweep(
         check_request(trainer, spec.hook, spec.model, spec.dataset, spec.evals, overrides)
     executor = executor or LocalExecutor(progress, log)
     fields = spec.model_dump()
-    submitted: list[str] = []
-
-    plans = _plans(spec)
+    plans = spec.plans()
     untrained = [name for name in runs if not _trained(out / name, plans[name], spec)]
     for name in (name for name in runs if name not in untrained):
         log(f"{name}: already trained, reusing {out / name / SAE_FOLDER}")
     training_failed: dict[str, str] = {}
     if untrained:
-        (shape,) = _submit(executor, [PrepareTraining(fields, device)], submitted)
-        passes = _training_passes(spec, untrained, shape)
+        (shape,) = _submit(executor, [PrepareTraining(fields, device)])
+        passes = _training_passes(plans, untrained, shape)
         for number, members in enumerate(passes, 1):
             log(
                 f"training pass {number} of {len(passes)} "
                 f"({shape['budget_bytes'] / 2**30:.1f} GB budget): " + ", ".join(members)
             )
         units = [TrainPass(fields, device, str(out), tuple(members)) for members in passes]
-        for failures in _submit(executor, units, submitted):
+        for failures in _submit(executor, units):
             training_failed.update({name: why for name, why in failures.items() if why})
 
     trained = [name for name in runs if name not in training_failed]
@@ -102,7 +99,7 @@ def sweep(
         for i in range(0, len(to_evaluate), size)
     ]
     failed: list[tuple[str, str, str, str]] = []
-    for eval_failures in _submit(executor, units, submitted):
+    for eval_failures in _submit(executor, units):
         failed += [tuple(failure) for failure in eval_failures]
 
     rows = []
@@ -126,7 +123,7 @@ def sweep(
             summary_row(name, plan, record, read_eval_results(out / name / EVAL_FOLDER, log))
         )
     csv_path, md_path = write_summary(out, rows)
-    return SweepOutcome(rows, csv_path, md_path, failed, submitted)
+    return SweepOutcome(rows, csv_path, md_path, failed)
 
 
 def run_many(
@@ -136,8 +133,9 @@ def run_many(
     log: Log = print,
     command: str = "saeeval run",
 ) -> RunOutcome:
-    """`saeeval run --executor ray|slurm`: the SAEs still without a result for this request, in
-    chunks at one hook each, one unit per chunk; the outcomes merged as one run's."""
+    """`saeeval run`, whatever the executor: the SAEs still without a result for this request,
+    in chunks at one hook each (one chunk of all of them where units run one after another),
+    one unit per chunk; the outcomes merged as one run's."""
     ids = request.sae_ids or unique_ids([Path(p) for p in request.saes])
     request = replace(_absolute_request(request), sae_ids=ids)
     evals = [get_eval(name) for name in request.evals]
@@ -177,21 +175,15 @@ def run_many(
         f"{len(ids) - sum(map(len, chunks))} of {len(ids)} SAE(s) finished already; "
         f"{len(units)} unit(s) to run on {executor.name}"
     )
-    for part in _submit(executor, units, []):
-        outcome.written += part.written
-        outcome.skipped += part.skipped
-        outcome.rerun += part.rerun
-        outcome.failed += part.failed
-        outcome.warnings += part.warnings
-        outcome.results += part.results
+    for part in _submit(executor, units):
+        outcome.extend(part)
     return outcome
 
 
-def _submit(executor: Executor, units: list, submitted: list[str]) -> list[Any]:
+def _submit(executor: Executor, units: list) -> list[Any]:
     """Run `units` on `executor`; their outcomes, or the first error once all have ended."""
     if not units:
         return []
-    submitted += [unit.label for unit in units]
     outcomes = executor.map(units)
     errors = [o for o in outcomes if isinstance(o, BaseException)]
     if errors:
@@ -248,18 +240,11 @@ def _evaluated(spec: SweepFile, folder: Path, device: str) -> bool:
     return all((name, folder.name) in finished for name in spec.evals)
 
 
-def _training_passes(spec: SweepFile, names: list[str], shape: dict[str, int]) -> list[list[str]]:
+def _training_passes(plans: dict, names: list[str], shape: dict[str, int]) -> list[list[str]]:
     from saeeval.trainers.grid import training_passes
 
-    plans = _plans(spec)
     passes = training_passes([plans[n] for n in names], shape["d_in"], shape["budget_bytes"])
     return [[names[i] for i in members] for members in passes]
-
-
-def _plans(spec: SweepFile):
-    from saeeval.distributed.units import _plans as plans
-
-    return plans(spec)
 
 
 def _local_path(value: str | None, base: Path) -> str | None:

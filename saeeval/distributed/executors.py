@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from saeeval.cache_dir import CACHE_ENV_VAR, cache_root
-from saeeval.distributed.units import run_unit
+from saeeval.distributed.units import run_unit, sharing_inputs
 from saeeval.errors import SaeevalError, one_line
 
 EXECUTORS = ("local", "ray", "slurm")
@@ -54,14 +54,16 @@ class LocalExecutor(Executor):
 
     def __init__(self, progress=None, log: Callable[[str], None] = print):
         self.progress, self.log = progress, log
+        self._inputs: dict = {}  # a sweep's model and contexts, loaded by its first unit
 
     def map(self, units: Sequence[Any]) -> list[Any]:
         outcomes = []
-        for unit in units:
-            try:
-                outcomes.append(run_unit(unit, self.progress, self.log))
-            except SaeevalError as exc:  # a user-facing error: the other units still run
-                outcomes.append(exc)
+        with sharing_inputs(self._inputs):
+            for unit in units:
+                try:
+                    outcomes.append(run_unit(unit, self.progress, self.log))
+                except SaeevalError as exc:  # a user-facing error: the other units still run
+                    outcomes.append(exc)
         return outcomes
 
 

@@ -9,6 +9,10 @@ an eval keeps each result that already answers its request. That is what makes a
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +37,7 @@ class PrepareTraining:
         from saeeval.trainers.stream import ActivationStream
 
         spec, inputs = _sweep_inputs(self.sweep, self.device, progress)
-        plan = next(iter(_plans(spec).values()))
+        plan = next(iter(spec.plans().values()))
         n_contexts = min(len(inputs.contexts), plan.stream_contexts)
         ActivationStream(
             inputs.model,
@@ -80,7 +84,7 @@ class TrainPass(_SweepRuns):
         from saeeval.trainers.loop import train_together
 
         spec, inputs = _sweep_inputs(self.sweep, self.device, progress)
-        plans = _plans(spec)
+        plans = spec.plans()
         results = train_together(
             [plans[name] for name in self.runs],
             [Path(self.out) / name for name in self.runs],
@@ -113,7 +117,7 @@ class EvaluateRuns(_SweepRuns):
         from saeeval.workflows import evaluate_trained, finished_record
 
         spec, inputs = _sweep_inputs(self.sweep, self.device, progress)
-        plans, overrides = _plans(spec), parse_overrides(spec.eval_overrides)
+        plans, overrides = spec.plans(), parse_overrides(spec.eval_overrides)
         failed = []
         for name in self.runs:
             folder = Path(self.out) / name
@@ -162,11 +166,31 @@ def run_unit(unit, progress=None, log=print):
     return unit.run(progress=progress, log=log)
 
 
+# Where units run one after another in one process (the local executor), the inputs each unit
+# of a sweep loads (model, tokenised contexts) are kept here for the executor's lifetime, so the
+# model loads once per sweep, as in a single local job; elsewhere each unit loads its own.
+_SHARED_INPUTS: ContextVar[dict | None] = ContextVar("shared_inputs", default=None)
+
+
+@contextmanager
+def sharing_inputs(store: dict) -> Iterator[None]:
+    """Units run inside this block share the sweep inputs kept in `store`."""
+    token = _SHARED_INPUTS.set(store)
+    try:
+        yield
+    finally:
+        _SHARED_INPUTS.reset(token)
+
+
 def _sweep_inputs(fields: dict[str, Any], device: str, progress):
     from saeeval.trainers.sweep import SweepFile
     from saeeval.workflows import load_training_inputs, training_contexts_needed
 
     spec = SweepFile(**fields)
+    store = _SHARED_INPUTS.get()
+    key = (json.dumps(fields, sort_keys=True, default=str), device)
+    if store is not None and key in store:
+        return spec, store[key]
     inputs = load_training_inputs(
         spec.model,
         spec.hook,
@@ -176,21 +200,6 @@ def _sweep_inputs(fields: dict[str, Any], device: str, progress):
         progress,
         spec.dtype,
     )
+    if store is not None:
+        store[key] = inputs
     return spec, inputs
-
-
-def _plans(spec) -> dict:
-    from saeeval.trainers.loop import TrainingPlan
-
-    return {
-        run.name: TrainingPlan(
-            trainer=run.trainer,
-            d_sae=run.d_sae,
-            tokens=spec.tokens,
-            batch_size=spec.batch_size,
-            hyperparameters=run.hyperparameters,
-            seed=spec.seed,
-            checkpoint_every=spec.checkpoint_every,
-        )
-        for run in spec.runs()
-    }
