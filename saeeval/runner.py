@@ -38,6 +38,7 @@ from saeeval.evals import (
     headline_metrics,
 )
 from saeeval.evals.base import eval_version, resolve_preset
+from saeeval.evals.working_set import working_set_bytes
 from saeeval.files import atomic_write_json
 from saeeval.models import (
     EMBEDDED_MODEL_NAME,
@@ -319,6 +320,7 @@ def run(
 ) -> RunOutcome:
     started = time.perf_counter()
     evals = [get_eval(name) for name in request.evals]
+    working_set_bytes()  # a bad $SAEEVAL_WORKING_SET_MB is a usage error, found before any work
     device = resolve_device(request.device)
     torch.manual_seed(request.seed)
     plan = _plan(request, evals, device, log)

@@ -21,7 +21,7 @@ from reference_models import (
 from tiny_models import tiny_model
 
 from saeeval.activations import ActivationCache
-from saeeval.evals.core import CoreEvalConfig, _replace_with_reconstruction
+from saeeval.evals.core import CoreEvalConfig, _encode_in_pieces, _replace_with_reconstruction
 from saeeval.evals.core_metrics import (
     Reconstruction,
     SparsityVariance,
@@ -108,8 +108,9 @@ def test_sparsity_and_variance_arithmetic(tmp_path, llama, architecture):
     for batch_tokens in tokens[: 3 * batch].split(batch):
         _, cache = twin.run_with_cache(batch_tokens, names_filter=[HOOK], stop_at_layer=2)
         x = cache[HOOK]
-        latents, recon = ours_sae.encode_decode(x)
-        stats.add(x, latents, recon, token_mask(batch_tokens, llama.special_token_ids))
+        mask = token_mask(batch_tokens, llama.special_token_ids)
+        recon, latents = _encode_in_pieces(ours_sae, x, mask)
+        stats.add(x, recon, mask, latents)
     got = stats.metrics()
     assert set(got) == set(expected)
     for name, value in expected.items():

@@ -11,7 +11,10 @@ from tiny_models import tiny_model
 
 from saeeval.activations import ActivationCache
 from saeeval.evals.probing.ablation import ablated_pooled, decoder_matrix
-from saeeval.evals.probing.sae_statistics import sae_statistics_of_texts
+from saeeval.evals.probing.sae_statistics import (
+    pooled_latents_of_texts,
+    sae_statistics_of_texts,
+)
 from saeeval.evals.probing.text_activations import context_ids, text_activations
 
 HOOK, LAYER, CONTEXT = "blocks.1.hook_resid_post", 1, 48
@@ -65,13 +68,14 @@ def test_sae_pooling_and_ablation_match_saebench(setup, tmp_path, architecture):
     stats = sae_statistics_of_texts(sae, ours)
 
     expected = get_sae_meaned_activations({"all": acts}, theirs, 8)["all"]
-    torch.testing.assert_close(stats.pooled_latents(), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(pooled_latents_of_texts(sae, ours), expected, rtol=1e-5, atol=1e-5)
 
     mask = torch.zeros(96, dtype=torch.bool)
     mask[torch.randperm(96, generator=torch.Generator().manual_seed(0))[:20]] = True
     with torch.no_grad():
         expected = ablated_precomputed_activations(acts, theirs, mask, 8)
-    got = ablated_pooled(stats.act_sum, stats.count, stats.all_sum, decoder_matrix(sae), mask)
+    sums, W = stats.all_sum_columns(mask), decoder_matrix(sae)[mask]
+    got = ablated_pooled(stats.act_sum, stats.count, sums, W)
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
     assert not torch.allclose(got, ours.pooled(), atol=1e-3)  # the ablation did something
 

@@ -35,7 +35,10 @@ from saeeval.evals.probing.probes import (
     train_probes,
     train_torch_probe,
 )
-from saeeval.evals.probing.sae_statistics import sae_statistics_of_texts
+from saeeval.evals.probing.sae_statistics import (
+    pooled_latents_of_texts,
+    sae_statistics_of_texts,
+)
 
 # The reference passes penalty="l2", which sklearn 1.8+ deprecates.
 pytestmark = pytest.mark.filterwarnings("ignore:'penalty' was deprecated:FutureWarning")
@@ -288,7 +291,8 @@ def test_sae_statistics_pool_as_the_reference(ref, saes, tpp_sets):
         torch.testing.assert_close(
             pooled_activations(stats[key]), want_llm[key], rtol=1e-6, atol=1e-6
         )
-        torch.testing.assert_close(stats[key].pooled_latents(), want_sae[key], rtol=1e-6, atol=1e-6)
+        got_sae = pooled_latents_of_texts(sae, text_activations_from_padded(bld[key]))
+        torch.testing.assert_close(got_sae, want_sae[key], rtol=1e-6, atol=1e-6)
 
 
 def _relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
@@ -367,7 +371,7 @@ def test_ablated_pooled_matches(ref, saes, scr_sets, architecture):
     for mask in masks:
         with torch.no_grad():
             want = ref.ST.ablated_precomputed_activations(x, ref_sae, mask, SAE_BATCH)
-        got = ablated_pooled(stats.act_sum, stats.count, stats.all_sum, W, mask)
+        got = ablated_pooled(stats.act_sum, stats.count, stats.all_sum_columns(mask), W[mask])
         assert _relative_error(got, want) <= 1e-5
     if architecture == "standard":
         # The masked positions fire latents here, and the reference counts their ablation too.
@@ -391,7 +395,8 @@ def test_ablation_of_a_layer_norm_sae_scales_each_token():
     valid = (x.sum(-1) != 0).float().sum(1)
     want = modified.sum(1) / valid[:, None]
     stats = _statistics(sae, x)
-    got = ablated_pooled(stats.act_sum, stats.count, stats.all_sum, decoder_matrix(sae), mask)
+    sums, W = stats.all_sum_columns(mask), decoder_matrix(sae)[mask]
+    got = ablated_pooled(stats.act_sum, stats.count, sums, W)
     assert _relative_error(got, want) <= 1e-5
 
 
@@ -429,7 +434,7 @@ def test_ablation_sweep_accuracies_and_scores_match(ref, saes, tpp_sets, scr_set
         for n in N_VALUES:
             mask = select_top_n(effects[name], n)
             ablated = {
-                k: ablated_pooled(s.act_sum, s.count, s.all_sum, W, mask)
+                k: ablated_pooled(s.act_sum, s.count, s.all_sum_columns(mask), W[mask])
                 for k, s in test_stats.items()
             }
             got[name][n] = probe_test_accuracies(probes, chosen, ablated, 500, g, scr)

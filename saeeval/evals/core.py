@@ -27,13 +27,16 @@ from saeeval.evals.base import (
     preset_config,
 )
 from saeeval.evals.core_metrics import (
+    LatentStatistics,
     Reconstruction,
     SparsityVariance,
+    latent_statistics,
     misc_metrics,
     per_token_kl,
     weight_based_feature_metrics,
 )
 from saeeval.evals.envelope import build_result
+from saeeval.evals.working_set import in_batches, rows_within_budget
 from saeeval.models import per_token_ce_loss
 from saeeval.saes import LoadedSAE
 from saeeval.tokens import token_mask
@@ -220,8 +223,8 @@ class CoreEval:
             x = x.to(device)
             mask = token_mask(tokens, ignore).to(device)
             for loaded in group:
-                latents, recon = loaded.sae.encode_decode(x)
-                stats[id(loaded)].add(x, latents, recon, mask)
+                recon, latents = _encode_in_pieces(loaded.sae, x, mask)
+                stats[id(loaded)].add(x, recon, mask, latents)
                 self._advance(context, task, tokens.shape[0])
         self._done(context, task)
 
@@ -374,9 +377,34 @@ def _replace_with_reconstruction(sae, keep_mask: torch.Tensor | None):
     """
 
     def replace(activation: torch.Tensor) -> torch.Tensor:
-        recon = sae(activation).to(activation.dtype)
+        recon, _ = _encode_in_pieces(sae, activation)
+        recon = recon.to(activation.dtype)
         if keep_mask is not None:
             recon = torch.where(keep_mask[..., None], recon, activation)
         return recon
 
     return replace
+
+
+# Per encoded token: pre-activations, latents, and the masked copies `latent_statistics` makes.
+DENSE_COPIES_PER_TOKEN = 4
+
+
+def _encode_in_pieces(
+    sae, x: torch.Tensor, mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, LatentStatistics | None]:
+    """The reconstruction of x [batch, ctx, d_in] and, given a mask, the `LatentStatistics` of its
+    latents, encoded a few contexts at a time so that the [contexts, ctx, d_sae] latents stay
+    within the working-set budget (whole contexts, because the statistics count contexts)."""
+    per_context = rows_within_budget(sae.d_sae, DENSE_COPIES_PER_TOKEN) // max(1, x.shape[1])
+
+    def encode(start: int, stop: int):
+        latents, recon = sae.encode_decode(x[start:stop])
+        summary = None if mask is None else latent_statistics(latents, mask[start:stop])
+        return recon, summary
+
+    pieces = list(in_batches(len(x), max(1, per_context), encode, "core SAE batch"))
+    recon = torch.cat([recon for _, _, (recon, _) in pieces])
+    if mask is None:
+        return recon, None
+    return recon, LatentStatistics.joined([summary for _, _, (_, summary) in pieces])

@@ -14,8 +14,11 @@ comparable with published SAEBench numbers if the definitions are identical:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
+from saeeval.evals.working_set import rows_within_budget
 from saeeval.uncertainty import UnitValues
 
 
@@ -29,6 +32,41 @@ def per_token_kl(
         log_q = torch.log_softmax(new.float(), dim=-1)
         out.append((log_p.exp() * (log_p - log_q)).sum(dim=-1))
     return torch.cat(out)
+
+
+@dataclass
+class LatentStatistics:
+    """What the sparsity statistics read of a batch's latents [batch, ctx, d_sae], so that the
+    latents can be computed a few contexts at a time and dropped."""
+
+    l0: torch.Tensor  # [valid tokens]: latents != 0 per valid token
+    l1: torch.Tensor  # [valid tokens]: sum of the latents per valid token
+    fires: torch.Tensor  # [d_sae]: valid tokens on which each latent is > 0
+    contexts: torch.Tensor  # [d_sae]: contexts in which each latent is > 0 on a valid token
+
+    @staticmethod
+    def joined(parts: list[LatentStatistics]) -> LatentStatistics:
+        """The statistics of consecutive groups of contexts, as one batch's."""
+        return LatentStatistics(
+            torch.cat([p.l0 for p in parts]),
+            torch.cat([p.l1 for p in parts]),
+            torch.stack([p.fires for p in parts]).sum(dim=0),
+            torch.stack([p.contexts for p in parts]).sum(dim=0),
+        )
+
+
+@torch.no_grad()
+def latent_statistics(latents: torch.Tensor, mask: torch.Tensor) -> LatentStatistics:
+    """`LatentStatistics` of latents [batch, ctx, d_sae] at the positions `mask` [batch, ctx]."""
+    f = latents.flatten(0, 1)[mask.flatten()]
+    fired = ((latents * mask.unsqueeze(-1)) > 0).float()
+    per_context = fired.sum(dim=1)
+    return LatentStatistics(
+        l0=(f != 0).sum(dim=-1).float(),
+        l1=f.sum(dim=-1),
+        fires=per_context.sum(dim=0),
+        contexts=(per_context > 0).sum(dim=0).float(),
+    )
 
 
 class SparsityVariance:
@@ -58,12 +96,12 @@ class SparsityVariance:
 
     @torch.no_grad()
     def add(
-        self, x: torch.Tensor, latents: torch.Tensor, recon: torch.Tensor, mask: torch.Tensor
+        self, x: torch.Tensor, recon: torch.Tensor, mask: torch.Tensor, latents: LatentStatistics
     ) -> None:
-        """x, recon: [batch, ctx, d_in]; latents: [batch, ctx, d_sae]; mask: [batch, ctx]."""
+        """x, recon: [batch, ctx, d_in]; mask: [batch, ctx]; `latents`: the batch's
+        `latent_statistics` (computed from its latents, which may come in pieces)."""
         flat_mask = mask.flatten()
         x_in = x.flatten(0, 1)[flat_mask]
-        f = latents.flatten(0, 1)[flat_mask]
         out = recon.flatten(0, 1)[flat_mask]
         acc = self.per_token
 
@@ -79,8 +117,8 @@ class SparsityVariance:
             ((out.norm(dim=-1) ** 2).mean() / (x_in * out).sum(dim=-1).mean()).unsqueeze(0)
         )
 
-        acc["l0"].append((f != 0).sum(dim=-1).float())
-        acc["l1"].append(f.sum(dim=-1))
+        acc["l0"].append(latents.l0)
+        acc["l1"].append(latents.l1)
 
         resid_ss = (x_in - out).pow(2).sum(dim=-1)
         acc["mse"].append(resid_ss / flat_mask.sum())
@@ -92,9 +130,8 @@ class SparsityVariance:
         cos = (x_in / x_in.norm(dim=-1, keepdim=True)) * (out / out.norm(dim=-1, keepdim=True))
         acc["cossim"].append(cos.sum(dim=-1))
 
-        fired = ((latents * mask.unsqueeze(-1)) > 0).float()
-        self.feature_fires += fired.sum(dim=1).sum(dim=0)
-        self.feature_contexts += (fired.sum(dim=1) > 0).sum(dim=0)
+        self.feature_fires += latents.fires
+        self.feature_contexts += latents.contexts
         self.tokens += int(mask.sum())
 
     def metrics(self) -> dict[str, float]:
@@ -189,10 +226,13 @@ class Reconstruction:
         }
 
 
-def max_cosine_similarity(vectors_DF: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
-    """For each column, its largest cosine similarity with any other column: [F]."""
+def max_cosine_similarity(vectors_DF: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+    """For each column, its largest cosine similarity with any other column: [F]. Columns are
+    compared `chunk` at a time against all others (by default as many as the working-set budget
+    holds [chunk, F] similarities for)."""
     unit = torch.nn.functional.normalize(vectors_DF, p=2, dim=0)
     n = unit.shape[1]
+    chunk = chunk or rows_within_budget(n, dense_copies=1)
     out = torch.empty(n, dtype=unit.dtype, device=unit.device)
     for start in range(0, n, chunk):
         sims = unit[:, start : start + chunk].T @ unit

@@ -141,15 +141,15 @@ def select_top_n(effects: Tensor, n: int) -> Tensor:
 
 
 def ablated_pooled(
-    act_sum: Tensor, count: Tensor, all_sum: Tensor, W_dec: Tensor, mask: Tensor
+    act_sum: Tensor, count: Tensor, ablated_sums: Tensor, ablated_decoder: Tensor
 ) -> Tensor:
-    """Pooled activations with the `mask` latents zero-ablated (SAEBench's
+    """Pooled activations with some latents zero-ablated (SAEBench's
     ablated_precomputed_activations), via the module docstring's identity:
-    (act_sum - all_sum[:, mask] @ W_dec[mask]) / count, in float32, returned in act_sum's dtype.
-    `W_dec` must be the matrix decode applies (`decoder_matrix`)."""
-    mask = mask.to(all_sum.device)
-    removed = all_sum[:, mask].to(torch.float32) @ W_dec[mask.to(W_dec.device)].to(
-        device=all_sum.device, dtype=torch.float32
+    (act_sum - all_sum[:, ablated] @ W_dec[ablated]) / count, in float32, returned in act_sum's
+    dtype. `ablated_sums` is all_sum[:, ablated] (`SAEStatistics.all_sum_columns`) and
+    `ablated_decoder` the ablated rows of the matrix decode applies (`decoder_matrix`)."""
+    removed = ablated_sums.to(torch.float32) @ ablated_decoder.to(
+        device=ablated_sums.device, dtype=torch.float32
     )
     pooled = (act_sum.to(torch.float32) - removed.to(act_sum.device)) / count.to(torch.float32)[
         :, None

@@ -59,32 +59,52 @@ def one_vs_rest(
     (SCR) mode the negatives are a random n_pos of the paired key's rows. Returns the inputs and
     int32 labels, shuffled together. Negatives are re-drawn on every call, as in the reference.
     """
+    # The draws are made on row numbers (each class's rows numbered after the previous class's)
+    # and the rows gathered once at the end: the same draws and rows as concatenating the
+    # tensors, without their copies.
+    offsets, start = {}, 0
+    for key, value in acts.items():
+        offsets[key], start = start, start + len(value)
+
+    def numbers(key: str) -> Tensor:
+        return torch.arange(offsets[key], offsets[key] + len(acts[key]))
+
     positives = acts[class_name]
     n_pos = len(positives)
     if paired:
-        pool = acts[paired_partner(class_name)]
+        negative_keys = [paired_partner(class_name)]
+        pool = numbers(negative_keys[0])
     else:
-        others = [key for key in acts if key != class_name]
-        if not others:
+        negative_keys = [key for key in acts if key != class_name]
+        if not negative_keys:
             raise ValueError("one-vs-rest probing needs at least two classes")
-        per_class = math.ceil(n_pos / len(others))
+        per_class = math.ceil(n_pos / len(negative_keys))
         pool = torch.cat(
             [
-                acts[key][torch.randperm(len(acts[key]), generator=generator)[:per_class]]
-                for key in others
+                numbers(key)[torch.randperm(len(acts[key]), generator=generator)[:per_class]]
+                for key in negative_keys
             ]
         )
     negatives = pool[torch.randperm(len(pool), generator=generator)[:n_pos]]
-    if negatives.shape != positives.shape:
-        raise ValueError(
-            f"class {class_name!r}: negatives {tuple(negatives.shape)} do not match "
-            f"positives {tuple(positives.shape)}"
-        )
-    inputs = torch.cat([positives, negatives])
-    labels = torch.full((len(inputs),), NEGATIVE_LABEL, dtype=torch.int32, device=positives.device)
+    for key in negative_keys:
+        if len(negatives) != n_pos or acts[key].shape[1:] != positives.shape[1:]:
+            raise ValueError(
+                f"class {class_name!r}: negatives {(len(negatives), *acts[key].shape[1:])} do "
+                f"not match positives {tuple(positives.shape)}"
+            )
+    chosen = torch.cat([numbers(class_name), negatives])
+    labels = torch.full((len(chosen),), NEGATIVE_LABEL, dtype=torch.int32, device=positives.device)
     labels[:n_pos] = POSITIVE_LABEL
-    order = torch.randperm(len(inputs), generator=generator)
-    return inputs[order], labels[order]
+    order = torch.randperm(len(chosen), generator=generator)
+    chosen = chosen[order]
+    inputs = positives.new_empty((len(chosen), *positives.shape[1:]))
+    for key, value in acts.items():
+        at = ((chosen >= offsets[key]) & (chosen < offsets[key] + len(value))).nonzero().squeeze(1)
+        if len(at):
+            inputs[at.to(inputs.device)] = value[(chosen[at] - offsets[key]).to(value.device)].to(
+                inputs.dtype
+            )
+    return inputs, labels[order.to(labels.device)]
 
 
 def top_k_by_mean_difference(train_x: Tensor, train_y: Tensor, k: int) -> Tensor:

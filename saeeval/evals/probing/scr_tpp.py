@@ -180,12 +180,17 @@ class _ScrTppEval:
         for loaded in saes:
             groups[loaded.sae.hook_name].append(loaded)
         for hook, group in groups.items():
-            runs = []
-            for data in self._datasets(context, hook, config):
-                classes = SCR_CLASSES if self.scr else list(data.texts.train)
-                runs.append((data, classes, self._model_side(context, hook, data, classes, config)))
             for loaded in group:
+                runs = self._runs(context, hook, config)
                 yield loaded, self._evaluate(context, loaded, runs, config)
+
+    def _runs(self, context, hook, config) -> Iterator[tuple[ProbingData, list[str], Any]]:
+        """(texts and activations, classes, model-side probes and accuracies) per dataset, one at
+        a time: only one dataset's activations are in memory. The first SAE computes the model
+        side; later SAEs read it and the activations back from the cache."""
+        for data in self._datasets(context, hook, config):
+            classes = SCR_CLASSES if self.scr else list(data.texts.train)
+            yield data, classes, self._model_side(context, hook, data, classes, config)
 
     def _datasets(self, context, hook, config) -> Iterator[ProbingData]:
         for name in config.dataset_names:
@@ -270,36 +275,10 @@ class _ScrTppEval:
             )
         per_run, unstructured, degenerate, per_class = {}, {}, [], {}
         for data, classes, (probes, clean) in runs:
-            stats = sae_statistics_of_texts(sae, data.activations)
-            generator = data.generator(config.random_seed, 1)
-            train_means, _ = data.split_by_class(stats.mean_latents_fp32())
-            with torch.no_grad():
-                effects = all_node_effects(
-                    train_means, probes, classes, sae.W_dec.detach(), generator, self.scr
-                )
-                decoder = decoder_matrix(sae).detach()
-                test = {
-                    key: (stats.act_sum[rows], stats.count[rows], stats.all_sum[rows])
-                    for key, rows in data.test_rows.items()
-                }
-                accuracies: dict[str, dict[int, dict[str, float]]] = {}
-                for ablated in classes:
-                    accuracies[ablated] = {}
-                    for n in n_values:
-                        mask = select_top_n(effects[ablated], n)
-                        pooled = {
-                            key: ablated_pooled(act_sum, count, all_sum, decoder, mask)
-                            for key, (act_sum, count, all_sum) in test.items()
-                        }
-                        accuracies[ablated][n] = probe_test_accuracies(
-                            probes,
-                            classes,
-                            pooled,
-                            config.probe_test_batch_size,
-                            generator,
-                            self.scr,
-                        )
-            if all(not effects[c].any() for c in classes):
+            any_effect, accuracies = self._ablated_accuracies(
+                sae, data, classes, probes, n_values, config
+            )
+            if not any_effect:
                 degenerate.append(f"{data.name}: no latent has a non-zero effect on any probe")
             elif all(acc == clean for per_n in accuracies.values() for acc in per_n.values()):
                 degenerate.append(f"{data.name}: no ablation changed any probe accuracy")
@@ -314,6 +293,40 @@ class _ScrTppEval:
             context.note(loaded, f"{self.name} result is degenerate: {message}")
         units = self._units(per_run, per_class, config.dataset_source)
         return self._result(loaded, per_run, unstructured, units, config)
+
+    def _ablated_accuracies(
+        self, sae, data: ProbingData, classes, probes, n_values, config
+    ) -> tuple[bool, dict[str, dict[int, dict[str, float]]]]:
+        """Whether any latent has a non-zero effect on any probe, and the probes' accuracies with
+        each class's top-n latents ablated: accuracies[ablated class][n][measured key]. The
+        [n_texts, d_sae] statistics live only while this runs."""
+        stats = sae_statistics_of_texts(sae, data.activations)
+        generator = data.generator(config.random_seed, 1)
+        train_means = {key: stats.mean_latents_fp32(rows) for key, rows in data.train_rows.items()}
+        with torch.no_grad():
+            effects = all_node_effects(
+                train_means, probes, classes, sae.W_dec.detach(), generator, self.scr
+            )
+            del train_means
+            decoder = decoder_matrix(sae).detach()
+            test = {
+                key: (rows, stats.act_sum[rows], stats.count[rows])
+                for key, rows in data.test_rows.items()
+            }
+            accuracies: dict[str, dict[int, dict[str, float]]] = {}
+            for ablated in classes:
+                accuracies[ablated] = {}
+                for n in n_values:
+                    mask = select_top_n(effects[ablated], n)
+                    sums, rows_of_decoder = stats.all_sum_columns(mask), decoder[mask]
+                    pooled = {
+                        key: ablated_pooled(act_sum, count, sums[rows], rows_of_decoder)
+                        for key, (rows, act_sum, count) in test.items()
+                    }
+                    accuracies[ablated][n] = probe_test_accuracies(
+                        probes, classes, pooled, config.probe_test_batch_size, generator, self.scr
+                    )
+        return any(effects[c].any() for c in classes), accuracies
 
     def _units(self, per_run, per_class, source) -> dict[str, uncertainty.UnitValues]:
         """SCR averages over class pairs (one run each); TPP over datasets of a mean over their

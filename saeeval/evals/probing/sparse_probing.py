@@ -4,7 +4,8 @@ SAEBench's procedure per dataset: mean-pool the activations of each text, train 
 probes per class on all model channels (a torch probe) and on the top-k channels by class mean
 difference (logistic regression), then the same on the SAE's mean-pooled latents. Model
 activations and every model-side probe are computed once per (model, hook, dataset) and cached;
-each SAE costs one encoder pass over the cached activations and its own probes.
+each SAE costs one encoder pass over the cached activations and its own probes. Only one
+dataset's activations and one [n_texts, d_sae] copy of its pooled latents are held at a time.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from saeeval.evals.base import (
 from saeeval.evals.envelope import build_result
 from saeeval.evals.probing.datasets import ProbingData, load_probing_data
 from saeeval.evals.probing.probes import train_probes
-from saeeval.evals.probing.sae_statistics import sae_statistics_of_texts
+from saeeval.evals.probing.sae_statistics import pooled_latents_of_texts
 from saeeval.saes import LoadedSAE
 
 EVAL_TYPE_ID = "sparse_probing"
@@ -143,14 +144,15 @@ class SparseProbingEval:
         for loaded in saes:
             groups[loaded.sae.hook_name].append(loaded)
         for hook, group in groups.items():
-            datasets = [
-                load_probing_data(context, hook, name, config) for name in config.dataset_names
-            ]
-            model_results = [self._model_results(context, hook, data, config) for data in datasets]
             for loaded in group:
+                # One dataset's activations in memory at a time: the first SAE computes the
+                # model side, later SAEs read it and the activations back from the cache.
                 per_dataset = {}
-                for data, llm in zip(datasets, model_results, strict=True):
+                for name in config.dataset_names:
+                    data = load_probing_data(context, hook, name, config)
+                    llm = self._model_results(context, hook, data, config)
                     per_dataset[data.name] = {**self._sae_results(loaded, data, config), **llm}
+                    del data
                 _flag_chance(context, loaded, per_dataset)
                 yield loaded, self._result(loaded, per_dataset, config)
 
@@ -184,8 +186,7 @@ class SparseProbingEval:
     def _sae_results(
         self, loaded: LoadedSAE, data: ProbingData, config: SparseProbingEvalConfig
     ) -> dict[str, dict[str, float]]:
-        statistics_ = sae_statistics_of_texts(loaded.sae, data.activations)
-        train, test = data.split_by_class(statistics_.pooled_latents())
+        train, test = data.split_by_class(pooled_latents_of_texts(loaded.sae, data.activations))
         generator = data.generator(config.random_seed, 1)
         if config.lower_vram_usage:  # SAEBench skips the full-width SAE probe then
             results = {"sae_test_accuracy": {"-1": -1.0}}

@@ -1,0 +1,83 @@
+"""How much memory an eval's per-batch tensors may take; batches that shrink when memory runs out.
+
+Evals stream SAE codes in batches sized from a byte budget, so that peak memory is the model, the
+SAE's weights and this working set whatever the SAE's width. When a batch still runs out of memory
+(a GPU shared with another job, a budget set too high) it is retried at half the size, and the
+batches after it keep the smaller size: the run slows down instead of dying.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import torch
+
+from saeeval.errors import SaeevalError
+
+WORKING_SET_ENV = "SAEEVAL_WORKING_SET_MB"
+DEFAULT_WORKING_SET_BYTES = 2**28  # 256 MiB: a few dense [rows, d_sae] float32 tensors
+FLOAT32_BYTES = 4
+
+T = TypeVar("T")
+log = logging.getLogger("saeeval")
+
+
+def working_set_bytes() -> int:
+    """The byte budget of one batch's working tensors: $SAEEVAL_WORKING_SET_MB, or 256 MiB."""
+    value = os.environ.get(WORKING_SET_ENV)
+    if value is None or value == "":
+        return DEFAULT_WORKING_SET_BYTES
+    try:
+        megabytes = float(value)
+    except ValueError:
+        megabytes = -1.0
+    if megabytes <= 0:
+        raise SaeevalError(f"${WORKING_SET_ENV} must be a positive number of MiB, got {value!r}")
+    return int(megabytes * 2**20)
+
+
+def rows_within_budget(d_sae: int, dense_copies: int, budget: int | None = None) -> int:
+    """How many rows fit when each row holds `dense_copies` float32 vectors of `d_sae` latents."""
+    budget = working_set_bytes() if budget is None else budget
+    return max(1, budget // (dense_copies * FLOAT32_BYTES * d_sae))
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """A failed allocation, on the GPU (torch.OutOfMemoryError) or in RAM (MemoryError, or the
+    RuntimeError torch's CPU allocator raises when malloc fails)."""
+    if isinstance(error, torch.OutOfMemoryError | MemoryError):
+        return True
+    message = str(error)
+    return isinstance(error, RuntimeError) and (
+        "can't allocate memory" in message or "out of memory" in message
+    )
+
+
+def in_batches(
+    n: int, batch_size: int, compute: Callable[[int, int], T], what: str = "batch"
+) -> Iterator[tuple[int, int, T]]:
+    """(start, stop, compute(start, stop)) over [0, n) in batches of `batch_size`.
+
+    A batch that runs out of memory is computed again at half the size; later batches keep the
+    smaller size. `compute` must leave no state behind when it raises (the caller accumulates only
+    what is yielded), so a retried batch counts once."""
+    size, start = max(1, batch_size), 0
+    while start < n:
+        stop = min(n, start + size)
+        try:
+            result = compute(start, stop)
+        except (RuntimeError, MemoryError) as error:
+            if not is_out_of_memory(error) or stop - start == 1:
+                raise
+            size = max(1, (stop - start) // 2)
+            log.warning(
+                "out of memory on a %s of %d rows; retrying at %d", what, stop - start, size
+            )
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            continue
+        yield start, stop, result
+        start = stop

@@ -1,0 +1,138 @@
+"""Evals keep their working set within the budget whatever the SAE's width, and a batch that runs
+out of memory is retried smaller instead of ending the run.
+
+The peaks are the kernel's resident-set high-water marks of fresh processes (`memory_peak.py`).
+glibc keeps freed heap blocks below its mmap threshold for reuse, which would make the resident
+set show the allocator's history rather than what the eval holds; the subprocesses therefore map
+every block of 1 MiB or more separately (MALLOC_MMAP_THRESHOLD_), so freed tensors leave the
+resident set at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+NARROW, WIDE = 2048, 32768
+BUDGET_MB = 8
+MB = 2**20
+FLOAT32 = 4
+
+
+def _peak(eval_name: str, d_sae: int, work: Path) -> dict:
+    env = {
+        **os.environ,
+        "SAEEVAL_WORKING_SET_MB": str(BUDGET_MB),
+        "SAEEVAL_CACHE_DIR": str(work / "cache"),
+        "MALLOC_MMAP_THRESHOLD_": str(MB),
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, str(TESTS / "memory_peak.py"), eval_name, str(d_sae), str(work)],
+        cwd=TESTS,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("eval_name", ["core", "sparse_probing", "scr", "tpp"])
+def test_peak_memory_grows_with_the_width_only_by_weights_and_per_text_sums(tmp_path, eval_name):
+    """From 2,048 to 32,768 latents the eval's peak may grow by a few copies of the weights (the
+    loaded SAE, its normalised decoder, the cosine-similarity pass's unit vectors) and, for the
+    probing evals, by the [n_texts, d_sae] per-text sums they keep; never by [batch, d_sae]
+    latents of whole batches. Before the budget, core's batches alone were 5 x 67 MB here and
+    the probing evals encoded 4,096 rows at once (5 x 537 MB at this width)."""
+    narrow = _peak(eval_name, NARROW, tmp_path)  # also fills the model-side caches
+    narrow = _peak(eval_name, NARROW, tmp_path)
+    wide = _peak(eval_name, WIDE, tmp_path)
+    extra_weights = wide["weight_bytes"] - narrow["weight_bytes"]
+    per_text_copies = 0 if eval_name == "core" else 3  # pooled sums, train/test split, probe set
+    per_text = per_text_copies * wide["max_texts"] * (WIDE - NARROW) * FLOAT32
+    allowed = 4 * extra_weights + per_text + 2 * BUDGET_MB * MB + 16 * MB
+    growth = wide["growth_bytes"] - narrow["growth_bytes"]
+    print(f"{eval_name}: peak grew {growth / MB:.1f} MB; allowed {allowed / MB:.1f} MB")
+    assert growth <= allowed, (growth / MB, allowed / MB, narrow, wide)
+    if eval_name != "core":
+        assert wide["max_texts"] > 0  # the per-text allowance is measured, not assumed
+
+
+OUT_OF_MEMORY_SCRIPT = textwrap.dedent(
+    """
+    import logging, resource, sys
+    import torch
+    sys.path.insert(0, {tests!r})
+    from helpers import random_sae
+    from saeeval.evals.probing.sae_statistics import sae_statistics_of_texts
+    from saeeval.evals.probing.text_activations import TextActivations
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    torch.set_num_threads(1)
+    sae = random_sae("topk", 16, 2**20, "blocks.0.hook_resid_post", seed=0, k=4)
+    g = torch.Generator().manual_seed(0)
+    counts = torch.full((20,), 30)
+    acts = TextActivations(torch.randn(int(counts.sum()), 16, generator=g), counts, 32)
+    want = sae_statistics_of_texts(sae, acts, batch_rows=16)  # 16 rows: 200 MB of latents
+    # Real allocation failures: cap the address space 1.5 GB above what the process maps now.
+    # 600 rows of 2**20 float32 latents are 2.5 GB a copy: the first batches cannot be allocated.
+    mapped = int(open("/proc/self/statm").read().split()[0]) * resource.getpagesize()
+    limit = mapped + 1536 * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
+    got = sae_statistics_of_texts(sae, acts, batch_rows=600)
+    resource.setrlimit(resource.RLIMIT_AS, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+    assert torch.equal(got.valid_sum, want.valid_sum)
+    assert torch.equal(got.at_zero, want.at_zero)
+    print("same statistics")
+    """
+)
+
+
+def test_a_batch_that_runs_out_of_memory_is_retried_at_half_the_size(tmp_path):
+    script = tmp_path / "oom.py"
+    script.write_text(OUT_OF_MEMORY_SCRIPT.format(tests=str(TESTS)))
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "same statistics" in done.stdout
+    retries = [line for line in done.stderr.splitlines() if "out of memory on a" in line]
+    # 600 -> 300 -> 150: pre-activations and latents of 600 or 300 rows do not fit in 1.5 GB
+    assert retries[:2] == [
+        "out of memory on a SAE encoding batch of 600 rows; retrying at 300",
+        "out of memory on a SAE encoding batch of 300 rows; retrying at 150",
+    ], done.stderr[-3000:]
+    print("\n".join(retries))
+
+
+def test_other_errors_are_not_retried_and_the_budget_is_checked(monkeypatch):
+    from saeeval.errors import SaeevalError
+    from saeeval.evals.working_set import in_batches, rows_within_budget
+
+    calls = []
+
+    def broken(start, stop):
+        calls.append((start, stop))
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        list(in_batches(10, 4, broken))
+    assert calls == [(0, 4)]  # no retry: only a failed allocation is worth a smaller batch
+
+    monkeypatch.setenv("SAEEVAL_WORKING_SET_MB", "1")
+    assert rows_within_budget(1024, dense_copies=2) == 128  # 1 MiB / (2 x 4 B x 1,024)
+    assert rows_within_budget(2**30, dense_copies=2) == 1  # never fewer than one row
+    for bad in ("0", "-5", "lots"):
+        monkeypatch.setenv("SAEEVAL_WORKING_SET_MB", bad)
+        with pytest.raises(SaeevalError, match=r"\$SAEEVAL_WORKING_SET_MB must be a positive"):
+            rows_within_budget(1024, dense_copies=2)
