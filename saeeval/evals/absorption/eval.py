@@ -47,13 +47,13 @@ from saeeval.evals.base import (
     preset_config,
 )
 from saeeval.evals.envelope import build_result
+from saeeval.evals.working_set import encoded_rows, rows_within_budget
 from saeeval.saes import SAE, LoadedSAE
 
 EVAL_TYPE_ID = "absorption_first_letter"
 # SAE latents of the whole training split are precomputed when they fit in this many floats.
 PRECOMPUTE_LIMIT = 2**28
-# Otherwise latents are computed a few rows at a time, within this many bytes.
-WORKING_SET_BYTES = 2**28
+# Otherwise latents are computed a few rows at a time, within the working-set budget.
 
 
 class AbsorptionEvalConfig(EvalConfig):
@@ -250,23 +250,17 @@ class LetterData:
 
 
 def _encode(sae: SAE, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-    with torch.no_grad():
-        return torch.cat([sae.encode(b.to(sae.device)).float().cpu() for b in x.split(batch_size)])
+    return encoded_rows(sae, x, max_rows=batch_size)
 
 
 def _rows_within_working_set(d_sae: int) -> int:
-    """Rows whose float32 latents, pre-activations and gradient fit in WORKING_SET_BYTES."""
-    return max(1, WORKING_SET_BYTES // (3 * 4 * d_sae))
+    """Rows whose float32 latents, pre-activations and gradient fit in the working-set budget."""
+    return rows_within_budget(d_sae, dense_copies=3)
 
 
 def _encode_columns(sae: SAE, x: torch.Tensor, batch_size: int, ids: torch.Tensor) -> LatentColumns:
     """The latents `ids` of each row of `x`, encoded batch by batch: never [n, d_sae] at once."""
-    with torch.no_grad():
-        parts = [
-            sae.encode(b.to(sae.device))[:, ids.to(sae.device)].float().cpu()
-            for b in x.split(batch_size)
-        ]
-    return LatentColumns(ids, torch.cat(parts))
+    return LatentColumns(ids, encoded_rows(sae, x, columns=ids, max_rows=batch_size))
 
 
 class AbsorptionEval:
