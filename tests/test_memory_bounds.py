@@ -136,3 +136,35 @@ def test_other_errors_are_not_retried_and_the_budget_is_checked(monkeypatch):
         monkeypatch.setenv("SAEEVAL_WORKING_SET_MB", bad)
         with pytest.raises(SaeevalError, match=r"\$SAEEVAL_WORKING_SET_MB must be a positive"):
             rows_within_budget(1024, dense_copies=2)
+
+
+def test_weight_metrics_in_blocks_are_the_whole_tensor_metrics(monkeypatch):
+    """Blocks of latents get the same per-latent arithmetic as the whole matrices, bit for bit;
+    the all-pairs similarities only differ by the rounding of matrix products of other shapes."""
+    import torch
+
+    from saeeval.evals.core_metrics import weight_based_feature_metrics
+
+    g = torch.Generator().manual_seed(0)
+    W_enc, W_dec, b = torch.randn(24, 500, generator=g), torch.randn(500, 24, generator=g), None
+    whole = weight_based_feature_metrics(W_enc, W_dec, b)
+    monkeypatch.setenv("SAEEVAL_WORKING_SET_MB", str(24 * 4 * 4 * 37 / MB))  # blocks of 37
+    blocks = weight_based_feature_metrics(W_enc, W_dec, b)
+    for name in ("encoder_norm", "encoder_decoder_cosine_sim"):
+        assert torch.equal(whole[name], blocks[name]), name
+    for name in ("max_encoder_cosine_sim", "max_decoder_cosine_sim"):
+        torch.testing.assert_close(whole[name], blocks[name], rtol=1e-6, atol=1e-7)
+
+
+def test_a_bad_budget_stops_the_run_before_any_work(tmp_path, monkeypatch):
+    from helpers import random_sae, saved
+    from typer.testing import CliRunner
+
+    from saeeval.cli import app
+
+    folder = saved(random_sae("topk", 576, 64, "blocks.6.hook_resid_post"), tmp_path / "sae")
+    monkeypatch.setenv("SAEEVAL_WORKING_SET_MB", "half")
+    result = CliRunner().invoke(app, ["run", "--sae", str(folder), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2, result.output
+    assert "$SAEEVAL_WORKING_SET_MB must be a positive number of MiB, got 'half'" in result.output
+    assert not (tmp_path / "o" / "core").exists()

@@ -246,12 +246,26 @@ def max_cosine_similarity(vectors_DF: torch.Tensor, chunk: int | None = None) ->
 def weight_based_feature_metrics(
     W_enc: torch.Tensor, W_dec: torch.Tensor, encoder_bias: torch.Tensor
 ) -> dict[str, torch.Tensor]:
-    unit_enc = W_enc / W_enc.norm(dim=0, keepdim=True)
-    unit_dec = W_dec.T / W_dec.T.norm(dim=0, keepdim=True)
+    """Per-latent encoder norms, encoder/decoder cosine similarities and each latent's largest
+    cosine similarity with another latent, as SAEBench computes them. The first two are computed
+    a block of latents at a time (the same per-latent arithmetic), so no more than a block of
+    normalised weights exists at once."""
+    d_in, n = W_enc.shape
+    block = rows_within_budget(d_in, dense_copies=4)  # latents whose four unit vectors fit
+    encoder_norm, encoder_decoder_cosine_sim = [], []
+    for start in range(0, n, block):
+        enc, dec_T = W_enc[:, start : start + block], W_dec[start : start + block].T
+        unit_enc = enc / enc.norm(dim=0, keepdim=True)
+        unit_dec = dec_T / dec_T.norm(dim=0, keepdim=True)
+        encoder_norm.append(enc.norm(dim=-2))
+        encoder_decoder_cosine_sim.append(
+            torch.nn.functional.cosine_similarity(unit_dec.T, unit_enc.T)
+        )
+        del unit_enc, unit_dec
     return {
         "encoder_bias": encoder_bias,
-        "encoder_norm": W_enc.norm(dim=-2),
-        "encoder_decoder_cosine_sim": torch.nn.functional.cosine_similarity(unit_dec.T, unit_enc.T),
+        "encoder_norm": torch.cat(encoder_norm),
+        "encoder_decoder_cosine_sim": torch.cat(encoder_decoder_cosine_sim),
         "max_encoder_cosine_sim": max_cosine_similarity(W_enc),
         "max_decoder_cosine_sim": max_cosine_similarity(W_dec.T),
     }
