@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import torch
-from _common import report
+from _common import PeakResident, report, suite_row
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -97,8 +97,9 @@ def main() -> None:
             results.append(result)
         return arrivals, results
 
-    ours_one = ours(1)[0][0]
-    arrivals, results = ours(args.saes)
+    with PeakResident() as ours_peak:
+        ours_one = ours(1)[0][0]
+        arrivals, results = ours(args.saes)
     ours_all = arrivals[-1]
 
     # The reference, on the same split and prompts.
@@ -120,6 +121,7 @@ def main() -> None:
         for w in split.test
     ]
     twin = hooked_transformer_twin(model.model, tokenizer=model.tokenizer)
+    reference_peak = PeakResident().start()  # stopped after the last SAE
     start = time.perf_counter()
     train_df, test_df, train_acts, test_acts = gen_and_save_df_acts_probing(
         twin, train, test, work / "reference", HOOK, batch_size=64, position_idx=-6
@@ -168,6 +170,7 @@ def main() -> None:
         per_sae.append(time.perf_counter() - start)
         reference_scores.append(statistics.mean(fractions))
 
+    reference_peak.stop()
     reference_one = reference_setup + per_sae[0]
     reference_marginal = statistics.mean(per_sae)
     # Each further SAE costs the time between consecutive results of the N-SAE run.
@@ -192,6 +195,17 @@ def main() -> None:
                 results[0]["eval_result_metrics"]["mean"]["mean_absorption_fraction_score"], 4
             ),
             "reference_mean_absorption": round(reference_scores[0], 4),
+            "suite": [
+                suite_row(
+                    "absorption",
+                    ours_one,
+                    ours_marginal if args.saes > 1 else None,
+                    ours_peak.mb,
+                    reference_one,
+                    reference_marginal if args.saes > 1 else None,
+                    reference_peak.mb,
+                )
+            ],
         },
     )
 

@@ -5,25 +5,27 @@
 Needs the test environment (sae-bench installed). On the embedded SmolLM2 at
 blocks.6.hook_resid_post, with contexts from the built-in corpus and PCA TopK SAEs, it times:
 
-- saeeval, cold: an empty activation cache, so activation collection and the clean/ablated
-  reference passes are included;
+- saeeval, one SAE: the first SAE alone on an empty cache (all a one-SAE run does);
+- saeeval, cold: all SAEs on an empty activation cache, so activation collection and the
+  clean/ablated reference passes are included;
 - saeeval, warm: the same SAEs again under new ids with the cache filled (what every further SAE
   at this hook costs);
 - the reference: `sae_bench.evals.core.main.run_evals` per SAE on a TransformerLens twin of the
   same weights, fed the same token batches through SAELens' ActivationsStore.
 
-and reports the ratios reference / saeeval.
+and reports the ratios reference / saeeval, and each side's peak resident memory.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _common import report
+from _common import PeakResident, report, suite_row
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -73,29 +75,34 @@ def main() -> None:
         n_eval_sparsity_variance_batches=args.sv_batches,
     )
 
-    def ours(cache: ActivationCache, suffix: str) -> float:
-        saes = [load_sae(f, sae_id=f"{f.name}{suffix}") for f in folders]
+    def ours(cache: ActivationCache, suffix: str, chosen=None) -> float:
+        saes = [load_sae(f, sae_id=f"{f.name}{suffix}") for f in chosen or folders]
         context = EvalContext(model=model, cache=cache)
         start = time.perf_counter()
         results = list(get_eval("core").run(context, saes, config))
         assert len(results) == len(saes)
         return time.perf_counter() - start
 
-    cache = ActivationCache(work / "cache")
-    cold = ours(cache, "")
-    warm = ours(cache, "-again")
+    with PeakResident() as ours_peak:
+        one = ours(ActivationCache(work / "cache-one"), "-one", folders[:1])
+        cache = ActivationCache(work / "cache")
+        cold = ours(cache, "")
+        warm = ours(cache, "-again")
 
     twin = hooked_transformer_twin(model.model)
     ref_config = reference_core_config(args.batch_size, args.recon_batches, args.sv_batches, 128)
-    start = time.perf_counter()
-    for folder in folders:
-        sae = reference_sae(folder)
-        store = reference_store(twin, sae, eval_tokens, args.batch_size)
-        _, features = reference.run_evals(
-            sae, store, twin, ref_config, ignore_tokens=model.special_token_ids
-        )
-        reference.calculate_misc_metrics(features)
-    ref = time.perf_counter() - start
+    per_sae = []
+    with PeakResident() as reference_peak:
+        for folder in folders:
+            start = time.perf_counter()
+            sae = reference_sae(folder)
+            store = reference_store(twin, sae, eval_tokens, args.batch_size)
+            _, features = reference.run_evals(
+                sae, store, twin, ref_config, ignore_tokens=model.special_token_ids
+            )
+            reference.calculate_misc_metrics(features)
+            per_sae.append(time.perf_counter() - start)
+    ref = sum(per_sae)
 
     report(
         "core_vs_reference",
@@ -109,6 +116,18 @@ def main() -> None:
             "reference_s": round(ref, 1),
             "speedup_cold": round(ref / cold, 2),
             "speedup_warm": round(ref / warm, 2),
+            # Every SAE costs the reference the same; each further SAE costs us its warm share.
+            "suite": [
+                suite_row(
+                    "core",
+                    one,
+                    warm / len(folders),
+                    ours_peak.mb,
+                    per_sae[0],
+                    statistics.mean(per_sae[1:]) if len(per_sae) > 1 else per_sae[0],
+                    reference_peak.mb,
+                )
+            ],
         },
     )
 

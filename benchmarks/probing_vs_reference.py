@@ -63,7 +63,7 @@ os.environ.setdefault("JAXTYPING_DISABLE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
-from _common import report  # noqa: E402
+from _common import PeakResident, report, suite_row  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -234,8 +234,9 @@ def main() -> None:
         }
         return total, arrivals, outcome
 
-    ours_one, ours_one_arrivals, _ = ours(folders[:1], "one")
-    ours_all, ours_arrivals, outcome = ours(folders, "all")
+    with PeakResident() as ours_peak:
+        ours_one, ours_one_arrivals, _ = ours(folders[:1], "one")
+        ours_all, ours_arrivals, outcome = ours(folders, "all")
     our_results: dict[str, dict] = {sae_id: {} for sae_id in sae_ids}
     for (eval_name, sae_id, _), result in zip(outcome.written, outcome.results, strict=True):
         our_results[sae_id][eval_name] = _our_headlines(result)
@@ -298,7 +299,11 @@ def main() -> None:
     ]
     try:
         # The reference prints as it goes; stdout is kept for the report.
-        with contextlib.ExitStack() as stack, contextlib.redirect_stdout(sys.stderr):
+        with (
+            contextlib.ExitStack() as stack,
+            contextlib.redirect_stdout(sys.stderr),
+            PeakResident() as reference_peak,
+        ):
             for patch in patches:
                 stack.enter_context(patch)
             for name in EVALS:  # as SAEBench runs them: one eval over every SAE, then the next
@@ -356,6 +361,22 @@ def main() -> None:
             "all_saes": ratio(reference_all, ours_all),
             "marginal_sae": ratio(reference_marginal, ours_marginal),
         },
+        # Per eval: the one-SAE run's time for it, and the time between its first and last
+        # result of the all-SAE run over N - 1; both sides' peaks cover all three evals.
+        "suite": [
+            suite_row(
+                name,
+                ours_one_arrivals[name][0],
+                (ours_arrivals[name][-1] - ours_arrivals[name][0]) / (n_saes - 1)
+                if n_saes > 1
+                else None,
+                ours_peak.mb,
+                reference_calls[name][0],
+                statistics.mean(reference_calls[name][1:]) if n_saes > 1 else None,
+                reference_peak.mb,
+            )
+            for name in EVALS
+        ],
         "saeeval_warnings": [f"{e} {s}: {m}" for e, s, m in outcome.warnings],
         "saeeval_results": our_results,
         "reference_first_sae_results": reference_first,

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import report
+from _common import PeakResident, report, suite_row
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -101,8 +101,9 @@ def main() -> None:
         }
         return time.perf_counter() - start, results
 
-    ours_one, _ = ours(1)
-    ours_all, results = ours(len(folders))
+    with PeakResident() as ours_peak:
+        ours_one, _ = ours(1)
+        ours_all, results = ours(len(folders))
 
     # The reference, on the same tokens and prompts.
     forget = frequency_tokens(
@@ -181,9 +182,10 @@ def main() -> None:
             reference_runs.append(runs)
         return time.perf_counter() - start
 
-    with torch.no_grad():
+    with torch.no_grad(), PeakResident() as reference_peak:
         reference_one = reference(1)
         reference_all = reference(len(folders))
+    further = len(folders) - 1
     run_questions = {
         sae_id: sum(sum(row["questions_run"].values()) for row in r["eval_result_details"])
         for sae_id, r in results.items()
@@ -209,6 +211,18 @@ def main() -> None:
                 "one_sae": round(reference_one / ours_one, 2),
                 "all_saes": round(reference_all / ours_all, 2),
             },
+            # A further SAE: the all-SAE run's time beyond the one-SAE run's, per further SAE.
+            "suite": [
+                suite_row(
+                    "unlearning",
+                    ours_one,
+                    (ours_all - ours_one) / further if further else None,
+                    ours_peak.mb,
+                    reference_one,
+                    (reference_all - reference_one) / further if further else None,
+                    reference_peak.mb,
+                )
+            ],
         },
     )
 

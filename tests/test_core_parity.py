@@ -21,7 +21,7 @@ from reference_models import (
 from tiny_models import tiny_model
 
 from saeeval.activations import ActivationCache
-from saeeval.evals.core import CoreEvalConfig, _encode_in_pieces, _replace_with_reconstruction
+from saeeval.evals.core import CoreEvalConfig, _encode_in_pieces, _with_reconstruction
 from saeeval.evals.core_metrics import (
     Reconstruction,
     SparsityVariance,
@@ -147,7 +147,12 @@ def test_reconstruction_arithmetic(tmp_path, llama, architecture, exclude_specia
     recon = Reconstruction()
     for batch_tokens in tokens[: 3 * batch].split(batch):
         mask = token_mask(batch_tokens, llama.special_token_ids)
-        splice = _replace_with_reconstruction(ours_sae, mask if exclude_special else None)
+        keep = mask if exclude_special else None
+
+        def splice(activation, keep=keep):
+            reconstruction, _ = _encode_in_pieces(ours_sae, activation)
+            return _with_reconstruction(activation, reconstruction, keep)
+
         clean, clean_ce = twin(batch_tokens, return_type="both", loss_per_token=True)
         spliced = twin.run_with_hooks(
             batch_tokens, fwd_hooks=[(HOOK, lambda a, hook, splice=splice: splice(a))]

@@ -98,6 +98,43 @@ OUT_OF_MEMORY_SCRIPT = textwrap.dedent(
 )
 
 
+LOADING_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, {tests!r})
+    from memory_peak import resident_bytes, resident_peak_bytes
+    from saeeval.saes import load_sae
+
+    before = resident_bytes()
+    Path("/proc/self/clear_refs").write_text("5")  # restart the high-water mark from here
+    loaded = load_sae({folder!r})
+    weights = sum(t.numel() * t.element_size() for t in loaded.sae.state_dict().values())
+    print(resident_peak_bytes() - before, weights)
+    """
+)
+
+
+def test_loading_an_sae_holds_its_weights_once(tmp_path):
+    """A 2**20-latent SAE (537 MB of float32 weights) is read into memory once: the SAE takes the
+    tensors read from the file, and the finiteness check works a block at a time. (Allocating
+    the SAE's own zero weights and copying the file's tensors into them doubled the peak.)"""
+    from helpers import random_sae, saved
+
+    folder = saved(random_sae("topk", 64, 2**20, "blocks.0.hook_resid_post"), tmp_path / "sae")
+    script = tmp_path / "load.py"
+    script.write_text(LOADING_SCRIPT.format(tests=str(TESTS), folder=str(folder)))
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(MB)}
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    growth, weights = map(int, done.stdout.split())
+    print(f"loading: peak grew {growth / MB:.0f} MB for {weights / MB:.0f} MB of weights")
+    assert weights == 2 * 64 * 2**20 * FLOAT32 + (2**20 + 64) * FLOAT32
+    assert growth <= 1.1 * weights + 32 * MB
+
+
 def test_a_batch_that_runs_out_of_memory_is_retried_at_half_the_size(tmp_path):
     script = tmp_path / "oom.py"
     script.write_text(OUT_OF_MEMORY_SCRIPT.format(tests=str(TESTS)))

@@ -8,7 +8,7 @@ from tiny_models import FAMILIES, tiny_model
 
 from saeeval.errors import SaeevalError
 from saeeval.models import per_token_ce_loss
-from saeeval.models.hook_points import parse_hook
+from saeeval.models.hook_points import decoder_blocks, parse_hook
 
 KINDS = ["hook_resid_pre", "hook_attn_out", "hook_mlp_out", "hook_resid_post"]
 
@@ -59,6 +59,44 @@ def test_splicing_identity_keeps_logits_and_ablation_changes_them(family, kind):
     ablated = model.logits(tokens, f"blocks.1.{kind}", torch.zeros_like)
     torch.testing.assert_close(same, clean, rtol=0, atol=0)
     assert (ablated - clean).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("kind", ["hook_resid_pre", "hook_resid_post"])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_pass_from_the_hook_gives_the_spliced_logits_and_runs_only_later_blocks(family, kind):
+    model = tiny_model(family)
+    tokens = _tokens(model)
+    blocks = decoder_blocks(model.model, model.model_type)
+    ran: list[int] = []
+    # A block's MLP runs only when the block does (a block passing its input through runs none).
+    for index, block in enumerate(blocks):
+        block.mlp.register_forward_hook(lambda *args, index=index: ran.append(index))
+    zeros = torch.zeros(*tokens.shape, model.d_model)
+    model.logits_from_hook(tokens, "blocks.0.hook_resid_pre", zeros)
+    ran.clear()  # that first call also ran block 0 once, to see what form blocks return
+    for layer in range(model.n_layers):
+        hook = f"blocks.{layer}.{kind}"
+        generator = torch.Generator().manual_seed(layer)
+        replacement = model.activations(tokens, [hook])[hook]
+        replacement = replacement + torch.randn(replacement.shape, generator=generator)
+        expected = model.logits(tokens, hook, lambda _, new=replacement: new)
+        ran.clear()
+        got = model.logits_from_hook(tokens, hook, replacement)
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)
+        first = layer + (kind == "hook_resid_post")
+        assert ran == list(range(first, model.n_layers)), (hook, ran)
+    # The blocks are themselves again afterwards.
+    ran.clear()
+    torch.testing.assert_close(model.logits(tokens), model.logits(tokens), rtol=0, atol=0)
+    assert ran == list(range(model.n_layers)) * 2
+
+
+@pytest.mark.parametrize("kind", ["hook_attn_out", "hook_mlp_out"])
+def test_a_pass_cannot_start_at_a_block_write_out(kind):
+    model = tiny_model("llama")
+    assert not model.pass_can_start_at(f"blocks.0.{kind}")
+    with pytest.raises(SaeevalError, match="cannot start"):
+        model.logits_from_hook(_tokens(model), f"blocks.0.{kind}", torch.zeros(2, 3, 64))
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from importlib.metadata import version
 from pathlib import Path
 
 import jsonschema
 import pytest
+import torch
 from helpers import assert_intervals_match_headlines, random_sae, saebench_schema, saved
 from tiny_models import tiny_model
 
 from saeeval.activations import ActivationCache
 from saeeval.errors import SaeevalError
+from saeeval.models.hook_points import decoder_blocks
 from saeeval.runner import RunRequest, parse_overrides, run
 
 HOOK = "blocks.1.hook_resid_post"
@@ -118,14 +121,20 @@ def test_saes_evaluated_together_get_the_numbers_they_get_alone(
 def test_second_sae_at_the_same_hook_reuses_activations_and_reference_runs(
     tmp_path, text_file, llama, isolated_cache
 ):
-    forward_calls = []
-    llama.model.register_forward_pre_hook(lambda *a: forward_calls.append(1))
+    blocks_run: list[int] = []  # the layer of each block that computed (on a batch)
+    for layer, block in enumerate(decoder_blocks(llama.model, llama.model_type)):
+        block.mlp.register_forward_hook(lambda *a, layer=layer: blocks_run.append(layer))
+    llama.logits_from_hook(  # the adapter's one-off look at what form its blocks return
+        torch.zeros(1, 2, dtype=torch.long), HOOK, torch.zeros(1, 2, llama.d_model)
+    )
+    blocks_run.clear()
     run(
         _request(tmp_path, text_file, [_sae(tmp_path, "a")]),
         log=lambda m: None,
         model_loader=lambda *_: llama,
     )
-    first = len(forward_calls)
+    first = Counter(blocks_run)
+    blocks_run.clear()
     cache = ActivationCache()
     run(
         _request(tmp_path, text_file, [_sae(tmp_path, "b", seed=3)]),
@@ -133,11 +142,17 @@ def test_second_sae_at_the_same_hook_reuses_activations_and_reference_runs(
         model_loader=lambda *_: llama,
         cache=cache,
     )
-    second = len(forward_calls) - first
+    second = Counter(blocks_run)
+    n_rc = SMALL["core"]["n_eval_reconstruction_batches"]
+    n_sv = SMALL["core"]["n_eval_sparsity_variance_batches"]
     assert cache.model_forward_passes == 0  # no activation collection at all
-    # Only the SAE-spliced pass per reconstruction batch remains (no clean or ablated pass).
-    assert second == SMALL["core"]["n_eval_reconstruction_batches"]
-    assert first == 3 * 1 + 3 * 2  # sparsity/variance batches, then clean + ablated + spliced
+    # Only the SAE-spliced pass per reconstruction batch remains (no clean or ablated pass), and
+    # it runs the blocks after the hook (layer 1) only.
+    assert second == {2: n_rc}
+    # The first SAE: per reconstruction batch a clean pass (which reads the hook's activations on
+    # its way), an ablated and a spliced pass from the hook; a pass up to the hook for each
+    # further sparsity batch.
+    assert first == {0: n_rc + (n_sv - n_rc), 1: n_rc + (n_sv - n_rc), 2: 3 * n_rc}
 
 
 def test_rerun_skips_finished_pairs_unless_forced(tmp_path, text_file, llama, isolated_cache):
@@ -172,7 +187,9 @@ def test_interrupted_run_keeps_finished_results_and_leaves_no_partial_file(
 
     def interrupt_late(module, args):
         calls.append(1)
-        if len(calls) > 12:  # 9 passes finish the first hook; this is the second's reconstruction
+        # The first hook takes 8 passes (the adapter's first look at its blocks included); the
+        # 13th is one of the second hook's reference passes.
+        if len(calls) > 12:
             raise KeyboardInterrupt
 
     llama.model.register_forward_pre_hook(interrupt_late)

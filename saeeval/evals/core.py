@@ -3,9 +3,13 @@
 Work is shared wherever it does not depend on the SAE:
 - sparsity/variance statistics read activations from the activation cache (the model never runs
   for them once the hook's activations are cached);
-- the clean and zero-ablated runs (their losses, the ablation KL, and the unembedding's input from
-  which clean logits are rebuilt at a fraction of a forward pass) are cached per (model, hook,
-  contexts), so each further SAE costs one forward pass per batch, with the SAE spliced in.
+- the clean and zero-ablated runs (their losses, the ablation KL, the hook's activations, and the
+  unembedding's input from which clean logits are rebuilt at a fraction of a forward pass) are
+  cached per (model, hook, contexts); the clean pass reads the hook's activations on its way, so
+  the reconstruction batches need no collection pass of their own;
+- the spliced and zero-ablated passes start from the hook's activations and run only the layers
+  after it (on residual-stream hooks), so each further SAE costs the layers after the hook, once
+  per reconstruction batch.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ from saeeval.saes import LoadedSAE
 from saeeval.tokens import token_mask
 
 DETAIL_PRECISION = 10  # SAEBench rounds per-feature values to 10 decimals
+# What a core-reference cache entry holds; bump when that changes (2: the hook's activations too).
+REFERENCE_LAYOUT = 2
 
 
 class CoreEvalConfig(EvalConfig):
@@ -211,25 +217,67 @@ class CoreEval:
         )
         ignore = model.special_token_ids
         device = model.device
+        n_sv_batches = config.n_eval_sparsity_variance_batches
+        n_rc_batches = config.n_eval_reconstruction_batches
 
-        # Sparsity and variance: from cached activations, the first n_sv contexts (as SAEBench,
-        # which rewinds its data stream before this pass).
+        # SAE-independent work, cached per (model, hook, contexts): for each reconstruction batch,
+        # one clean pass that also reads the hook, and one zero-ablated pass.
+        reference = self._references(context, hook, contexts, n_rc_batches, bs)
+        # The hook's activations for the sparsity/variance batches the references do not hold.
+        rest = None
+        if n_sv > n_rc:
+            rest = context.cache.activations(
+                model, contexts, n_rc, n_sv - n_rc, [hook], bs, context.progress
+            )[hook].batches(bs)
+
         stats = {id(s): SparsityVariance(s.sae.d_sae, device) for s in group}
-        acts = context.cache.activations(model, contexts, 0, n_sv, [hook], bs, context.progress)[
-            hook
-        ]
-        task = self._task(context, f"core: sparsity/variance at {hook}", n_sv * len(group))
-        for tokens, x in acts.batches(bs):
-            x = x.to(device)
+        recon = {id(s): Reconstruction() for s in group}
+        n_batches = max(n_sv_batches, n_rc_batches)
+        task = self._task(context, f"core at {hook}", n_batches * bs * len(group))
+        for index in range(n_batches):
+            # Sparsity/variance reads the first n_sv contexts and reconstruction the first n_rc
+            # (as SAEBench, which rewinds its data stream between the two).
+            if index < n_rc_batches:
+                ref = {k: v.to(device) for k, v in reference.load_chunk(index).items()}
+                tokens, x = contexts.take(index * bs, bs).to(device), ref.pop("hook_acts")
+                clean_logits = model.logits_from_final_hidden(ref["final_hidden"])
+            else:
+                tokens, x = next(rest)
+                tokens, x = tokens.to(device), x.to(device)
             mask = token_mask(tokens, ignore).to(device)
             for loaded in group:
-                recon, latents = _encode_in_pieces(loaded.sae, x, mask)
-                stats[id(loaded)].add(x, recon, mask, latents)
+                counts_sparsity = index < n_sv_batches
+                reconstruction, latents = _encode_in_pieces(
+                    loaded.sae, x, mask if counts_sparsity else None
+                )
+                if counts_sparsity:
+                    stats[id(loaded)].add(x, reconstruction, mask, latents)
+                if index < n_rc_batches:
+                    keep = mask if config.exclude_special_tokens_from_reconstruction else None
+                    spliced = _with_reconstruction(x, reconstruction, keep)
+                    sae_logits = self._logits_with(model, tokens, hook, spliced)
+                    recon[id(loaded)].add(
+                        mask,
+                        kl_div_with_sae=per_token_kl(clean_logits, sae_logits),
+                        kl_div_with_ablation=ref["kl_div_with_ablation"],
+                        ce_loss_with_sae=per_token_ce_loss(sae_logits, tokens),
+                        ce_loss_without_sae=ref["ce_loss_without_sae"],
+                        ce_loss_with_ablation=ref["ce_loss_with_ablation"],
+                    )
+                    del sae_logits
                 self._advance(context, task, tokens.shape[0])
+            if index < n_rc_batches:
+                del clean_logits
         self._done(context, task)
 
-        # Reconstruction: KL and CE with the SAE spliced in, against cached clean/ablated runs.
-        recon = {id(s): Reconstruction() for s in group}
+        for loaded in group:
+            yield loaded, self._result(loaded, config, stats[id(loaded)], recon[id(loaded)])
+
+    def _references(self, context: EvalContext, hook: str, contexts, n_batches: int, bs: int):
+        """The cache entry holding, per reconstruction batch, the hook's activations, the
+        unembedding's input (clean logits are rebuilt from it at a fraction of a pass), the clean
+        and zero-ablated losses and the ablation KL; missing batches are computed here."""
+        model = context.model
         reference = context.cache.entry(
             "core-reference",
             {
@@ -238,61 +286,47 @@ class CoreEval:
                 "contexts": contexts.key,
                 "batch": bs,
                 "dtype": str(model.dtype),
+                "layout": REFERENCE_LAYOUT,
             },
         )
-        task = self._task(context, f"core: reconstruction at {hook}", n_rc * len(group))
-        for index in range(config.n_eval_reconstruction_batches):
-            tokens = contexts.take(index * bs, bs).to(device)
-            mask = token_mask(tokens, ignore)
-            if reference.has_chunk(index):  # an entry marked complete may hold fewer batches
-                ref = {k: v.to(device) for k, v in reference.load_chunk(index).items()}
-                clean_logits = model.logits_from_final_hidden(ref["final_hidden"])
-            else:
-                clean_logits, ref = self._reference_batch(context, hook, tokens)
-                reference.save_chunk(index, ref)
-            for loaded in group:
-                splice = _replace_with_reconstruction(
-                    loaded.sae, mask if config.exclude_special_tokens_from_reconstruction else None
-                )
-                sae_logits = model.logits(tokens, hook, splice)
-                recon[id(loaded)].add(
-                    mask,
-                    kl_div_with_sae=per_token_kl(clean_logits, sae_logits),
-                    kl_div_with_ablation=ref["kl_div_with_ablation"],
-                    ce_loss_with_sae=per_token_ce_loss(sae_logits, tokens),
-                    ce_loss_without_sae=ref["ce_loss_without_sae"],
-                    ce_loss_with_ablation=ref["ce_loss_with_ablation"],
-                )
-                del sae_logits
-                self._advance(context, task, bs)
-            del clean_logits
+        # An entry marked complete may hold fewer batches than this run needs.
+        todo = [i for i in range(n_batches) if not reference.has_chunk(i)]
+        task = self._task(context, f"core: clean and ablated passes at {hook}", len(todo) * bs)
+        for index in todo:
+            tokens = contexts.take(index * bs, bs).to(model.device)
+            reference.save_chunk(index, self._reference_batch(model, hook, tokens))
+            self._advance(context, task, tokens.shape[0])
+        self._done(context, task)
         if not reference.complete:
             reference.mark_complete(
-                {
-                    "model": model.name,
-                    "hook": hook,
-                    "contexts": contexts.key,
-                    "batches": config.n_eval_reconstruction_batches,
-                }
+                {"model": model.name, "hook": hook, "contexts": contexts.key, "batches": n_batches}
             )
-        self._done(context, task)
+        return reference
 
-        for loaded in group:
-            yield loaded, self._result(loaded, config, stats[id(loaded)], recon[id(loaded)])
-
-    @staticmethod
-    def _reference_batch(context: EvalContext, hook: str, tokens: torch.Tensor):
-        """The SAE-independent part of one batch: clean and zero-ablated losses and KL."""
-        model = context.model
-        clean_logits, final_hidden = model.logits_and_final_hidden(tokens)
-        ablated_logits = model.logits(tokens, hook, torch.zeros_like)
-        ref = {
+    @classmethod
+    def _reference_batch(cls, model, hook: str, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The SAE-independent part of one batch. The clean pass reads the hook on its way (so
+        activation collection costs no pass of its own), and the ablated pass starts at the hook."""
+        read: list[torch.Tensor] = []
+        clean_logits, final_hidden = model.logits_and_final_hidden(
+            tokens, hook, lambda activation: read.append(activation.detach())
+        )
+        ablated_logits = cls._logits_with(model, tokens, hook, torch.zeros_like(read[0]))
+        return {
+            "hook_acts": read[0],
             "final_hidden": final_hidden,
             "ce_loss_without_sae": per_token_ce_loss(clean_logits, tokens),
             "ce_loss_with_ablation": per_token_ce_loss(ablated_logits, tokens),
             "kl_div_with_ablation": per_token_kl(clean_logits, ablated_logits),
         }
-        return clean_logits, ref
+
+    @staticmethod
+    def _logits_with(model, tokens: torch.Tensor, hook: str, activation: torch.Tensor):
+        """Logits when the hook carries `activation`: computed from the hook on where a pass can
+        start there, else a whole pass that replaces the activation on its way."""
+        if model.pass_can_start_at(hook):
+            return model.logits_from_hook(tokens, hook, activation)
+        return model.logits(tokens, hook, lambda _: activation)
 
     @staticmethod
     def _result(
@@ -369,21 +403,16 @@ class CoreEval:
             context.progress.remove_task(task)
 
 
-def _replace_with_reconstruction(sae, keep_mask: torch.Tensor | None):
-    """A hook function that swaps the activation for its SAE reconstruction.
-
-    With `keep_mask` (exclude_special_tokens_from_reconstruction), masked-out positions keep the
-    original activation, as in the reference.
-    """
-
-    def replace(activation: torch.Tensor) -> torch.Tensor:
-        recon, _ = _encode_in_pieces(sae, activation)
-        recon = recon.to(activation.dtype)
-        if keep_mask is not None:
-            recon = torch.where(keep_mask[..., None], recon, activation)
-        return recon
-
-    return replace
+def _with_reconstruction(
+    activation: torch.Tensor, reconstruction: torch.Tensor, keep_mask: torch.Tensor | None
+) -> torch.Tensor:
+    """The activation with the SAE's reconstruction in its place. With `keep_mask`
+    (exclude_special_tokens_from_reconstruction), masked-out positions keep the original
+    activation, as in the reference."""
+    reconstruction = reconstruction.to(activation.dtype)
+    if keep_mask is None:
+        return reconstruction
+    return torch.where(keep_mask[..., None], reconstruction, activation)
 
 
 # Per encoded token: pre-activations, latents, and the masked copies `latent_statistics` makes.

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import torch
@@ -20,6 +20,10 @@ from saeeval.models.hook_points import HookPoint, attach, decoder_blocks, parse_
 
 # The order in which a block produces its hook tensors, to know which one ends the pass.
 _ORDER_IN_BLOCK = {"hook_resid_pre": 0, "hook_attn_out": 1, "hook_mlp_out": 2, "hook_resid_post": 3}
+
+# Hooks on the residual stream, from which a pass can start: the activation there is all that the
+# later layers read. (Not so a block's attention or MLP output: the residual it joins is needed.)
+_PASS_CAN_START_AT = ("hook_resid_pre", "hook_resid_post")
 
 
 def _capture_into(captured: dict[str, torch.Tensor], name: str, stop: bool):
@@ -39,6 +43,26 @@ class _StopForward(Exception):
     """Raised from a hook to end a forward pass once the wanted activation is captured."""
 
 
+@contextmanager
+def _passing_through(block: nn.Module, as_tuple: bool) -> Iterator[None]:
+    """Inside this context `block` computes nothing: it returns its input hidden states, in the
+    form the block's own forward returns them. (An instance attribute shadows the class's
+    forward; whatever instance attribute was there before comes back afterwards.)"""
+    previous = block.__dict__.get("forward")
+
+    def forward(hidden_states, *args, **kwargs):
+        return (hidden_states,) if as_tuple else hidden_states
+
+    block.forward = forward
+    try:
+        yield
+    finally:
+        if previous is None:
+            del block.forward
+        else:
+            block.forward = previous
+
+
 class ModelAdapter:
     def __init__(self, model: nn.Module, tokenizer, name: str, fingerprint: str | None = None):
         self.model = model.eval()
@@ -54,6 +78,7 @@ class ModelAdapter:
         # function it passes through before anyone sees it (None: as the model computes it)
         self._hook_transforms: dict[str, tuple[str, Callable[[torch.Tensor], torch.Tensor] | None]]
         self._hook_transforms = {}
+        self._block_output_is_tuple: bool | None = None  # learnt on the first pass from a hook
 
     # -- identity -------------------------------------------------------------------------------
 
@@ -238,6 +263,59 @@ class ModelAdapter:
                 stack.enter_context(attach(self.model, self.model_type, hook, fn))
             logits = self._forward(tokens).logits.float()
         return logits, captured[0].detach()
+
+    def pass_can_start_at(self, hook_name: str) -> bool:
+        """Whether `logits_from_hook` can start a pass at this hook (residual-stream hooks)."""
+        return self.hook_point(hook_name).kind in _PASS_CAN_START_AT
+
+    @torch.no_grad()
+    def logits_from_hook(
+        self, tokens: torch.Tensor, hook_name: str, activation: torch.Tensor
+    ) -> torch.Tensor:
+        """Full-model logits (float32) for `tokens` [batch, ctx] when the activation at
+        `hook_name` is `activation` [batch, ctx, d_model], computed from the hook on.
+
+        The blocks before the hook pass their input through instead of running, so the pass
+        costs the layers after the hook (and the embedding lookup). It gives what `logits` gives
+        with an intervention returning `activation`: the later layers see the same tensor, and
+        the activation is written as given (the hook's transform, if any, is not applied to
+        it: an intervention's output is not transformed either)."""
+        hook = self.hook_point(hook_name)
+        if hook.kind not in _PASS_CAN_START_AT:
+            raise SaeevalError(
+                f"a pass cannot start at {hook_name!r}: only the residual-stream hooks "
+                f"({', '.join(_PASS_CAN_START_AT)}) carry all that later layers read"
+            )
+        skipped = hook.layer + (1 if hook.kind == "hook_resid_post" else 0)
+        as_tuple = self._blocks_return_tuple()
+        injected = activation.to(self.device, self.dtype)
+        with ExitStack() as stack:
+            for block in decoder_blocks(self.model, self.model_type)[:skipped]:
+                stack.enter_context(_passing_through(block, as_tuple))
+            stack.enter_context(attach(self.model, self.model_type, hook, lambda _: injected))
+            return self._forward(tokens).logits.float()
+
+    @torch.no_grad()
+    def _blocks_return_tuple(self) -> bool:
+        """Whether this model's decoder blocks return a tuple (older transformers) or the hidden
+        states alone, seen once on a one-token pass that stops after the first block."""
+        if self._block_output_is_tuple is None:
+            seen: list[bool] = []
+
+            def record(module, args, output):
+                seen.append(isinstance(output, tuple))
+                raise _StopForward
+
+            first = decoder_blocks(self.model, self.model_type)[0]
+            handle = first.register_forward_hook(record)
+            try:
+                self._forward(torch.tensor([[self.bos_token_id or 0]]))
+            except _StopForward:
+                pass
+            finally:
+                handle.remove()
+            self._block_output_is_tuple = seen[0]
+        return self._block_output_is_tuple
 
     @torch.no_grad()
     def final_hidden(
