@@ -99,7 +99,7 @@ def measure(eval_name, model, meter, saes, work: Path, overrides) -> list[dict]:
                 evals=[eval_name],
                 out=work / f"out-{eval_name}",
                 device="cpu",
-                overrides=overrides,
+                overrides={k: v for k, v in overrides.items() if k == eval_name},
             ),
             log=lambda _: None,
             model_loader=lambda *_: model,

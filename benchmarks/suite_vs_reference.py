@@ -1,6 +1,7 @@
 """The whole suite, saeeval against SAEBench's own entry points: one table, one run.
 
     python benchmarks/suite_vs_reference.py [--saes 4] [--quick] [--out suite.json]
+                                            [--only core,probing,absorption,unlearning]
 
 Needs the test environment (sae-bench installed). It runs the per-eval comparisons one after the
 other, each in a fresh process (so that each side's peak resident memory is its own):
@@ -14,8 +15,9 @@ further SAE at the hook, a side, their ratios, each side's peak resident memory 
 model work over its floor; then the totals against the goals (one SAE >= 10x, each further SAE
 >= 20x, model work <= 1.25x its floor).
 
---quick shrinks every comparison (fewer texts and datasets, fewer words and questions) to about
-a third of the time; the table says which sizes ran.
+--quick shrinks every comparison (fewer texts and datasets, fewer words and questions); the
+table says which sizes ran. With --out, the reports gathered so far are written after each
+comparison, so an interrupted run keeps what finished.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ HERE = Path(__file__).resolve().parent
 GOAL_ONE, GOAL_FURTHER, GOAL_FLOOR = 10.0, 20.0, 1.25
 
 
-def comparisons(saes: int, quick: bool) -> dict[str, list[str]]:
-    """Each comparison script and its arguments."""
+def comparisons(saes: int, quick: bool) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The comparison scripts by short name, and each script's arguments."""
     probing = ["--n-saes", str(saes)]
     if quick:
         probing += [
@@ -43,6 +45,11 @@ def comparisons(saes: int, quick: bool) -> dict[str, list[str]]:
         ]  # fmt: skip
     words = "30" if quick else "60"
     return {
+        "core": "core_vs_reference.py",
+        "probing": "probing_vs_reference.py",
+        "absorption": "absorption_vs_reference.py",
+        "unlearning": "unlearning_vs_reference.py",
+    }, {
         "core_vs_reference.py": ["--saes", str(saes), "--recon-batches", "4", "--sv-batches", "16"],
         "probing_vs_reference.py": probing,
         "absorption_vs_reference.py": ["--saes", str(saes), "--words-per-letter", words],
@@ -79,14 +86,21 @@ def main() -> None:
     parser.add_argument("--saes", type=int, default=4, help="SAEs at the hook (at least 2)")
     parser.add_argument("--quick", action="store_true", help="smaller sizes everywhere")
     parser.add_argument("--out", type=Path, help="write the rows and reports as JSON here")
+    parser.add_argument("--only", default="core,probing,absorption,unlearning")
     args = parser.parse_args()
     if args.saes < 2:
         parser.error("--saes must be at least 2: the further-SAE cost needs a second SAE")
+    scripts, arguments = comparisons(args.saes, args.quick)
+    unknown = set(args.only.split(",")) - set(scripts)
+    if unknown:
+        parser.error(f"--only: unknown {', '.join(sorted(unknown))}; choose from {list(scripts)}")
 
-    reports = {
-        script: run_script(script, arguments)
-        for script, arguments in comparisons(args.saes, args.quick).items()
-    }
+    reports = {}
+    for name in args.only.split(","):
+        script = scripts[name]
+        reports[script] = run_script(script, arguments[script])
+        if args.out:
+            args.out.write_text(json.dumps({"reports": reports}))
     rows = [row for report in reports.values() for row in report["suite"]]
     floors_arguments = ["--evals", ",".join(r["eval"] for r in rows)]
     floors = run_script("forward_passes.py", floors_arguments + (["--one-dataset"] * args.quick))
