@@ -73,16 +73,17 @@ class PassMeter:
         self.rows.clear()
 
 
-def core_floor(config: dict, n_layers: int, layer_after: int, saes: int, reference: bool):
-    """Core's least block-token work: see the module docstring."""
+def core_floor(config: dict, n_layers: int, up_to_hook: int, reference: bool) -> int:
+    """Core's least block-token work for one SAE, with the SAE-independent `reference` passes
+    (an empty cache) or without them: see the module docstring."""
     ctx, bs = config["context_size"], config["batch_size_prompts"]
     n_rc = config["n_eval_reconstruction_batches"] * bs
     n_sv = config["n_eval_sparsity_variance_batches"] * bs
-    after = n_layers - layer_after
-    spliced = n_rc * after * saes
+    after = n_layers - up_to_hook
+    spliced = n_rc * after
     if not reference:
         return ctx * spliced
-    return ctx * (n_rc * n_layers + n_rc * after + spliced + max(0, n_sv - n_rc) * layer_after)
+    return ctx * (n_rc * n_layers + n_rc * after + spliced + max(0, n_sv - n_rc) * up_to_hook)
 
 
 def measure(eval_name, model, meter, saes, work: Path, overrides) -> list[dict]:
@@ -113,7 +114,7 @@ def measure(eval_name, model, meter, saes, work: Path, overrides) -> list[dict]:
         full_passes = meter.block_tokens / (meter.n_layers * distinct_tokens)
         if eval_name == "core":
             config = outcome.results[0]["eval_config"]
-            floor_tokens = core_floor(config, meter.n_layers, up_to_hook, 1, index == 0)
+            floor_tokens = core_floor(config, meter.n_layers, up_to_hook, index == 0)
             floor = floor_tokens / (meter.n_layers * distinct_tokens)
         elif eval_name == "unlearning":
             floor = None

@@ -33,8 +33,8 @@ HERE = Path(__file__).resolve().parent
 GOAL_ONE, GOAL_FURTHER, GOAL_FLOOR = 10.0, 20.0, 1.25
 
 
-def comparisons(saes: int, quick: bool) -> tuple[dict[str, str], dict[str, list[str]]]:
-    """The comparison scripts by short name, and each script's arguments."""
+def comparisons(saes: int, quick: bool) -> dict[str, tuple[str, list[str]]]:
+    """Each comparison by short name: its script and the script's arguments."""
     probing = ["--n-saes", str(saes)]
     if quick:
         probing += [
@@ -44,16 +44,21 @@ def comparisons(saes: int, quick: bool) -> tuple[dict[str, str], dict[str, list[
             "--scr-pairs", "1",
         ]  # fmt: skip
     words = "30" if quick else "60"
+    questions = "10" if quick else "20"
     return {
-        "core": "core_vs_reference.py",
-        "probing": "probing_vs_reference.py",
-        "absorption": "absorption_vs_reference.py",
-        "unlearning": "unlearning_vs_reference.py",
-    }, {
-        "core_vs_reference.py": ["--saes", str(saes), "--recon-batches", "4", "--sv-batches", "16"],
-        "probing_vs_reference.py": probing,
-        "absorption_vs_reference.py": ["--saes", str(saes), "--words-per-letter", words],
-        "unlearning_vs_reference.py": ["--saes", str(saes), "--questions", "10" if quick else "20"],
+        "core": (
+            "core_vs_reference.py",
+            ["--saes", str(saes), "--recon-batches", "4", "--sv-batches", "16"],
+        ),
+        "probing": ("probing_vs_reference.py", probing),
+        "absorption": (
+            "absorption_vs_reference.py",
+            ["--saes", str(saes), "--words-per-letter", words],
+        ),
+        "unlearning": (
+            "unlearning_vs_reference.py",
+            ["--saes", str(saes), "--questions", questions],
+        ),
     }
 
 
@@ -90,15 +95,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.saes < 2:
         parser.error("--saes must be at least 2: the further-SAE cost needs a second SAE")
-    scripts, arguments = comparisons(args.saes, args.quick)
-    unknown = set(args.only.split(",")) - set(scripts)
+    chosen = comparisons(args.saes, args.quick)
+    unknown = set(args.only.split(",")) - set(chosen)
     if unknown:
-        parser.error(f"--only: unknown {', '.join(sorted(unknown))}; choose from {list(scripts)}")
+        parser.error(f"--only: unknown {', '.join(sorted(unknown))}; choose from {list(chosen)}")
 
     reports = {}
     for name in args.only.split(","):
-        script = scripts[name]
-        reports[script] = run_script(script, arguments[script])
+        script, arguments = chosen[name]
+        reports[script] = run_script(script, arguments)
         if args.out:
             args.out.write_text(json.dumps({"reports": reports}))
     rows = [row for report in reports.values() for row in report["suite"]]

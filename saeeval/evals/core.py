@@ -1,8 +1,9 @@
 """Core eval: reconstruction, sparsity and how much of the model's behaviour survives the SAE.
 
 Work is shared wherever it does not depend on the SAE:
-- sparsity/variance statistics read activations from the activation cache (the model never runs
-  for them once the hook's activations are cached);
+- sparsity/variance statistics read the hook's activations from the cache (the reconstruction
+  batches' from their cached references, the rest from the activation cache), so the model never
+  runs for them once those are cached;
 - the clean and zero-ablated runs (their losses, the ablation KL, the hook's activations, and the
   unembedding's input from which clean logits are rebuilt at a fraction of a forward pass) are
   cached per (model, hook, contexts); the clean pass reads the hook's activations on its way, so
@@ -245,15 +246,15 @@ class CoreEval:
                 tokens, x = next(rest)
                 tokens, x = tokens.to(device), x.to(device)
             mask = token_mask(tokens, ignore).to(device)
+            counts_sparsity = index < n_sv_batches
+            keep = mask if config.exclude_special_tokens_from_reconstruction else None
             for loaded in group:
-                counts_sparsity = index < n_sv_batches
                 reconstruction, latents = _encode_in_pieces(
                     loaded.sae, x, mask if counts_sparsity else None
                 )
                 if counts_sparsity:
                     stats[id(loaded)].add(x, reconstruction, mask, latents)
                 if index < n_rc_batches:
-                    keep = mask if config.exclude_special_tokens_from_reconstruction else None
                     spliced = _with_reconstruction(x, reconstruction, keep)
                     sae_logits = self._logits_with(model, tokens, hook, spliced)
                     recon[id(loaded)].add(

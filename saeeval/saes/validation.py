@@ -72,7 +72,7 @@ def build_sae(cfg: SAEConfig, weights: dict[str, torch.Tensor], source: Path) ->
         if bad:
             raise SaeevalError(f"{source}: weight {name!r} holds {bad} NaN or infinite values")
     # The SAE takes the loaded tensors themselves (built on the meta device, it allocates
-    # nothing), so its weights are in memory once, not twice, at 1M latents 4.8 GB each.
+    # nothing), so its weights are in memory once, not twice (4.8 GB at 1M latents, d_in 576).
     with torch.device("meta"):
         sae = SAE(cfg)
     dtype = torch_dtype(cfg.dtype)
