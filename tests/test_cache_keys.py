@@ -19,6 +19,7 @@ from test_unlearning_eval import SMALL as UNLEARNING_SMALL
 from tiny_models import tiny_model
 
 import saeeval.evals.absorption.eval as absorption
+import saeeval.evals.core as core
 import saeeval.evals.probing.scr_tpp as scr_tpp
 import saeeval.evals.probing.sparse_probing as sparse_probing
 import saeeval.evals.unlearning.eval as unlearning
@@ -159,8 +160,14 @@ def test_probing_caches_follow_their_inputs(probing_baseline, monkeypatch, chang
     _assert_recomputed(cache, before, kinds)
 
 
-@pytest.mark.parametrize("change", ["weights", "dtype", "hook", "context_size"])
-def test_core_caches_follow_their_inputs(tmp_path, text_file, isolated_cache, change):  # noqa: F811
+@pytest.mark.parametrize("change", ["weights", "dtype", "hook", "context_size", "code"])
+def test_core_caches_follow_their_inputs(
+    tmp_path,
+    text_file,  # noqa: F811
+    isolated_cache,
+    monkeypatch,
+    change,
+):
     hook = "blocks.1.hook_resid_post"
     cache = RecordingCache()
     _run(tmp_path, tiny_model("llama"), hook, ["core"], CORE_SMALL, cache, "base", str(text_file))
@@ -175,8 +182,10 @@ def test_core_caches_follow_their_inputs(tmp_path, text_file, isolated_cache, ch
         hook = "blocks.0.hook_resid_post"
     elif change == "context_size":
         overrides = _with(overrides, context_size=48)
+    elif change == "code":  # what a reference entry holds: its layout names it
+        monkeypatch.setattr(core, "REFERENCE_LAYOUT", core.REFERENCE_LAYOUT + 1)
     _run(tmp_path, model, hook, ["core"], overrides, cache, "changed", str(text_file))
-    _assert_recomputed(cache, before, CORE_KINDS)
+    _assert_recomputed(cache, before, {"core-reference"} if change == "code" else CORE_KINDS)
 
 
 def test_model_fingerprint_names_the_dtype():
