@@ -38,12 +38,16 @@ def pytest_configure(config):
     torch.set_num_threads(max(1, os.cpu_count() or 1))
 
 
+# Markers of tests that run only when `-m` names them: `slurm` installs and starts daemons, `cuda`
+# needs a CUDA GPU. Every other selection leaves them out, `-m "not embedded"` included.
+OPT_IN_MARKERS = ("slurm", "cuda")
+
+
 def pytest_collection_modifyitems(config, items):
-    """Tests marked `slurm` install and start daemons: they run only when `-m` names them
-    (`-m slurm`), and are left out of every other selection, `-m "not embedded"` included."""
-    if "slurm" in (config.getoption("markexpr") or ""):
-        return
-    kept = [item for item in items if item.get_closest_marker("slurm") is None]
+    """Leave out the tests of each opt-in marker that `-m` does not name."""
+    named = config.getoption("markexpr") or ""
+    left_out = [marker for marker in OPT_IN_MARKERS if marker not in named]
+    kept = [item for item in items if not any(item.get_closest_marker(m) for m in left_out)]
     if len(kept) < len(items):
         config.hook.pytest_deselected(items=[i for i in items if i not in kept])
         items[:] = kept

@@ -205,3 +205,35 @@ def test_a_bad_budget_stops_the_run_before_any_work(tmp_path, monkeypatch):
     assert result.exit_code == 2, result.output
     assert "$SAEEVAL_WORKING_SET_MB must be a positive number of MiB, got 'half'" in result.output
     assert not (tmp_path / "o" / "core").exists()
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma2"])
+def test_core_losses_from_logits_built_a_few_contexts_at_a_time(monkeypatch, family):
+    """Core builds logits from the unembedding's input a few contexts at a time; each context's
+    KL and cross-entropy are those of whole-batch logits, bit for bit (Gemma-2's soft-capping
+    included), however small the budget."""
+    import torch
+    from tiny_models import tiny_model
+
+    from saeeval.evals.core import losses_against_clean
+    from saeeval.evals.core_metrics import per_token_kl
+    from saeeval.models import per_token_ce_loss
+
+    model = tiny_model(family)
+    tokens = torch.randint(1, model.vocab_size, (5, 12), generator=torch.Generator().manual_seed(0))
+    clean, _ = model.final_hidden(tokens)
+    hook = "blocks.0.hook_resid_post"
+    other = model.final_hidden_from_hook(tokens, hook, torch.zeros(5, 12, model.d_model))
+    clean_logits, other_logits = (model.logits_from_final_hidden(h) for h in (clean, other))
+    expected = (
+        per_token_kl(clean_logits, other_logits),
+        per_token_ce_loss(other_logits, tokens),
+        per_token_ce_loss(clean_logits, tokens),
+    )
+    one_context = 12 * model.vocab_size * FLOAT32 * 6  # LOGIT_COPIES_PER_TOKEN copies
+    for budget in (one_context, 2 * one_context, 100 * one_context):
+        monkeypatch.setenv("SAEEVAL_WORKING_SET_MB", str(budget / MB))
+        got = losses_against_clean(model, tokens, clean, other, with_clean_ce=True)
+        for have, want in zip(got, expected, strict=True):
+            assert torch.equal(have, want)
+    assert not torch.equal(expected[0], torch.zeros_like(expected[0]))  # the ablation did something

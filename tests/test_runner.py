@@ -187,12 +187,12 @@ def test_interrupted_run_keeps_finished_results_and_leaves_no_partial_file(
 
     def interrupt_late(module, args):
         calls.append(1)
-        # The first hook takes 8 passes (the adapter's first look at its blocks included); the
-        # 13th is one of the second hook's reference passes.
-        if len(calls) > 12:
+        # The first hook takes 8 passes through the model's body (the adapter's first look at
+        # its blocks included); the 10th is one of the second hook's reference passes.
+        if len(calls) > 9:
             raise KeyboardInterrupt
 
-    llama.model.register_forward_pre_hook(interrupt_late)
+    llama.model.base_model.register_forward_pre_hook(interrupt_late)
     with pytest.raises(KeyboardInterrupt):
         run(_request(tmp_path, text_file, saes), log=lambda m: None, model_loader=lambda *_: llama)
     out = tmp_path / "out"

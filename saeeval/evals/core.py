@@ -241,7 +241,6 @@ class CoreEval:
             if index < n_rc_batches:
                 ref = {k: v.to(device) for k, v in reference.load_chunk(index).items()}
                 tokens, x = contexts.take(index * bs, bs).to(device), ref.pop("hook_acts")
-                clean_logits = model.logits_from_final_hidden(ref["final_hidden"])
             else:
                 tokens, x = next(rest)
                 tokens, x = tokens.to(device), x.to(device)
@@ -256,19 +255,19 @@ class CoreEval:
                     stats[id(loaded)].add(x, reconstruction, mask, latents)
                 if index < n_rc_batches:
                     spliced = _with_reconstruction(x, reconstruction, keep)
-                    sae_logits = self._logits_with(model, tokens, hook, spliced)
+                    sae_hidden = self._final_hidden_with(model, tokens, hook, spliced)
+                    kl_with_sae, ce_with_sae, _ = losses_against_clean(
+                        model, tokens, ref["final_hidden"], sae_hidden
+                    )
                     recon[id(loaded)].add(
                         mask,
-                        kl_div_with_sae=per_token_kl(clean_logits, sae_logits),
+                        kl_div_with_sae=kl_with_sae,
                         kl_div_with_ablation=ref["kl_div_with_ablation"],
-                        ce_loss_with_sae=per_token_ce_loss(sae_logits, tokens),
+                        ce_loss_with_sae=ce_with_sae,
                         ce_loss_without_sae=ref["ce_loss_without_sae"],
                         ce_loss_with_ablation=ref["ce_loss_with_ablation"],
                     )
-                    del sae_logits
                 self._advance(context, task, tokens.shape[0])
-            if index < n_rc_batches:
-                del clean_logits
         self._done(context, task)
 
         for loaded in group:
@@ -309,25 +308,28 @@ class CoreEval:
         """The SAE-independent part of one batch. The clean pass reads the hook on its way (so
         activation collection costs no pass of its own), and the ablated pass starts at the hook."""
         read: list[torch.Tensor] = []
-        clean_logits, final_hidden = model.logits_and_final_hidden(
-            tokens, hook, lambda activation: read.append(activation.detach())
+        clean_hidden, _ = model.final_hidden(
+            tokens, {hook: lambda activation: read.append(activation.detach())}
         )
-        ablated_logits = cls._logits_with(model, tokens, hook, torch.zeros_like(read[0]))
+        ablated_hidden = cls._final_hidden_with(model, tokens, hook, torch.zeros_like(read[0]))
+        kl_with_ablation, ce_with_ablation, ce_clean = losses_against_clean(
+            model, tokens, clean_hidden, ablated_hidden, with_clean_ce=True
+        )
         return {
             "hook_acts": read[0],
-            "final_hidden": final_hidden,
-            "ce_loss_without_sae": per_token_ce_loss(clean_logits, tokens),
-            "ce_loss_with_ablation": per_token_ce_loss(ablated_logits, tokens),
-            "kl_div_with_ablation": per_token_kl(clean_logits, ablated_logits),
+            "final_hidden": clean_hidden,
+            "ce_loss_without_sae": ce_clean,
+            "ce_loss_with_ablation": ce_with_ablation,
+            "kl_div_with_ablation": kl_with_ablation,
         }
 
     @staticmethod
-    def _logits_with(model, tokens: torch.Tensor, hook: str, activation: torch.Tensor):
-        """Logits when the hook carries `activation`: computed from the hook on where a pass can
-        start there, else a whole pass that replaces the activation on its way."""
+    def _final_hidden_with(model, tokens: torch.Tensor, hook: str, activation: torch.Tensor):
+        """The unembedding's input when the hook carries `activation`: computed from the hook on
+        where a pass can start there, else a whole pass that replaces the activation on its way."""
         if model.pass_can_start_at(hook):
-            return model.logits_from_hook(tokens, hook, activation)
-        return model.logits(tokens, hook, lambda _: activation)
+            return model.final_hidden_from_hook(tokens, hook, activation)
+        return model.final_hidden(tokens, {hook: lambda _: activation})[0]
 
     @staticmethod
     def _result(
@@ -414,6 +416,38 @@ def _with_reconstruction(
     if keep_mask is None:
         return reconstruction
     return torch.where(keep_mask[..., None], reconstruction, activation)
+
+
+# Per token of a logits chunk: the clean and other logits and the log-softmax copies the losses
+# make of them.
+LOGIT_COPIES_PER_TOKEN = 6
+
+
+def losses_against_clean(
+    model,
+    tokens: torch.Tensor,
+    clean_hidden: torch.Tensor,
+    other_hidden: torch.Tensor,
+    with_clean_ce: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Per token: KL(clean || other) [batch, ctx], the other pass's next-token CE [batch, ctx - 1]
+    and (with `with_clean_ce`) the clean pass's, from the unembedding's inputs of both passes.
+
+    Logits are built a few contexts at a time, as many as fit the working-set budget, so no
+    [batch, ctx, vocab] tensor exists whole (at a 49k vocabulary one batch of 16 x 128 is 400 MB
+    a copy). Each context's logits and losses are what the whole batch would give."""
+    per_chunk = rows_within_budget(model.vocab_size, LOGIT_COPIES_PER_TOKEN) // tokens.shape[1]
+    kl, ce, clean_ce = [], [], []
+    for start in range(0, len(tokens), max(1, per_chunk)):
+        rows = slice(start, start + max(1, per_chunk))
+        clean = model.logits_from_final_hidden(clean_hidden[rows])
+        other = model.logits_from_final_hidden(other_hidden[rows])
+        kl.append(per_token_kl(clean, other))
+        ce.append(per_token_ce_loss(other, tokens[rows]))
+        if with_clean_ce:
+            clean_ce.append(per_token_ce_loss(clean, tokens[rows]))
+        del clean, other
+    return torch.cat(kl), torch.cat(ce), torch.cat(clean_ce) if with_clean_ce else None
 
 
 # Per encoded token: pre-activations, latents, and the masked copies `latent_statistics` makes.

@@ -88,21 +88,27 @@ ENCODE_COPIES_PER_ROW = 2
 
 
 def encoded_rows(
-    sae, x: torch.Tensor, columns: torch.Tensor | None = None, max_rows: int | None = None
+    sae,
+    x: torch.Tensor,
+    columns: torch.Tensor | None = None,
+    max_rows: int | None = None,
+    on_sae_device: bool = False,
 ) -> torch.Tensor:
-    """float32 CPU latents of the rows of x [n, d_in] (only `columns` of them, if given), encoded
-    in batches of at most `max_rows` rows that fit the working-set budget."""
+    """float32 latents of the rows of x [n, d_in] (only `columns` of them, if given), encoded
+    in batches of at most `max_rows` rows that fit the working-set budget; on the CPU, or with
+    `on_sae_device` where the SAE is (for arithmetic that runs there next)."""
     size = rows_within_budget(sae.d_sae, ENCODE_COPIES_PER_ROW)
     size = min(size, max_rows) if max_rows else size
     ids = None if columns is None else columns.to(sae.device)
+    device = sae.device if on_sae_device else torch.device("cpu")
 
     def encode(start: int, stop: int) -> torch.Tensor:
         latents = sae.encode(x[start:stop].to(sae.device))
-        return (latents if ids is None else latents[:, ids]).float().cpu()
+        return (latents if ids is None else latents[:, ids]).float().to(device)
 
     with torch.no_grad():
         parts = [part for _, _, part in in_batches(len(x), size, encode, "SAE encoding batch")]
     if not parts:
         width = sae.d_sae if columns is None else len(columns)
-        return torch.zeros(0, width)
+        return torch.zeros(0, width, device=device)
     return torch.cat(parts)

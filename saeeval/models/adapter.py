@@ -185,6 +185,14 @@ class ModelAdapter:
     def _forward(self, tokens: torch.Tensor):
         return self.model(input_ids=tokens.to(self.device), use_cache=False)
 
+    def _base_forward(self, tokens: torch.Tensor, use_cache: bool = False, past: Any = None):
+        """The model without its unembedding: `last_hidden_state` is what the unembedding reads."""
+        base = self.model.base_model
+        # transformers renamed `past_key_values` to `cache` (5.x); take whichever it has.
+        name = "cache" if "cache" in inspect.signature(base.forward).parameters else None
+        cache = {name or "past_key_values": past}
+        return base(input_ids=tokens.to(self.device), use_cache=use_cache, **cache)
+
     @torch.no_grad()
     def activations(self, tokens: torch.Tensor, hook_names: list[str]) -> dict[str, torch.Tensor]:
         """Activations at each hook for `tokens` [batch, ctx], without computing later layers."""
@@ -217,18 +225,12 @@ class ModelAdapter:
         captured: dict[str, torch.Tensor] = {}
         past = DynamicCache(config=self.model.config) if past is None else past
 
-        base = self.model.base_model
-        name = "cache" if "cache" in inspect.signature(base.forward).parameters else None
         with ExitStack() as stack:
             for hook in hooks:
                 fn = self._transformed(hook.name, _capture_into(captured, hook.name, hook is last))
                 stack.enter_context(attach(self.model, self.model_type, hook, fn))
             try:
-                base(
-                    input_ids=tokens.to(self.device),
-                    use_cache=True,
-                    **{name or "past_key_values": past},
-                )
+                self._base_forward(tokens, use_cache=True, past=past)
             except _StopForward:
                 pass
         return captured, past
@@ -273,13 +275,25 @@ class ModelAdapter:
         self, tokens: torch.Tensor, hook_name: str, activation: torch.Tensor
     ) -> torch.Tensor:
         """Full-model logits (float32) for `tokens` [batch, ctx] when the activation at
-        `hook_name` is `activation` [batch, ctx, d_model], computed from the hook on.
+        `hook_name` is `activation` [batch, ctx, d_model], computed from the hook on (see
+        `final_hidden_from_hook`)."""
+        return self.logits_from_final_hidden(
+            self.final_hidden_from_hook(tokens, hook_name, activation)
+        )
+
+    @torch.no_grad()
+    def final_hidden_from_hook(
+        self, tokens: torch.Tensor, hook_name: str, activation: torch.Tensor
+    ) -> torch.Tensor:
+        """The unembedding's input for `tokens` [batch, ctx] when the activation at `hook_name`
+        is `activation` [batch, ctx, d_model], computed from the hook on.
 
         The blocks before the hook pass their input through instead of running, so the pass
-        costs the layers after the hook (and the embedding lookup). It gives what `logits` gives
-        with an intervention returning `activation`: the later layers see the same tensor, and
-        the activation is written as given (the hook's transform, if any, is not applied to
-        it: an intervention's output is not transformed either)."""
+        costs the layers after the hook (and the embedding lookup). It gives what a whole pass
+        with an intervention returning `activation` gives: the later layers see the same tensor,
+        and the activation is written as given (the hook's transform, if any, is not applied to
+        it: an intervention's output is not transformed either). The unembedding is left out, so
+        a caller builds logits a few rows at a time (`logits_from_final_hidden`)."""
         hook = self.hook_point(hook_name)
         if hook.kind not in _PASS_CAN_START_AT:
             raise SaeevalError(
@@ -293,7 +307,7 @@ class ModelAdapter:
             for block in decoder_blocks(self.model, self.model_type)[:skipped]:
                 stack.enter_context(_passing_through(block, as_tuple))
             stack.enter_context(attach(self.model, self.model_type, hook, lambda _: injected))
-            return self._forward(tokens).logits.float()
+            return self._base_forward(tokens).last_hidden_state
 
     @torch.no_grad()
     def _blocks_return_tuple(self) -> bool:
@@ -338,11 +352,7 @@ class ModelAdapter:
                 hook = self.hook_point(name)
                 transformed = self._transformed(name, fn)
                 stack.enter_context(attach(self.model, self.model_type, hook, transformed))
-            base = self.model.base_model
-            # transformers renamed `past_key_values` to `cache` (5.x); take whichever it has.
-            name = "cache" if "cache" in inspect.signature(base.forward).parameters else None
-            cache_kwarg = {name or "past_key_values": past_key_values}
-            out = base(input_ids=tokens.to(self.device), use_cache=use_cache, **cache_kwarg)
+            out = self._base_forward(tokens, use_cache, past_key_values)
         if not use_cache:
             return out.last_hidden_state, None
         cache = out.get("cache") if "cache" in out else out.get("past_key_values")

@@ -339,12 +339,16 @@ class AbsorptionEval:
         sae, progress = loaded.sae, context.progress
         batch = config.k_sparse_probe_batch_size
         n_train = len(data.train_labels)
+        # The L1 probe trains where the SAE is, on latents kept there.
         if config.precalc_k_sparse_probe_sae_acts or n_train * sae.d_sae <= PRECOMPUTE_LIMIT:
-            train_latents = _encode(sae, data.train_acts, batch)
+            train_latents = encoded_rows(sae, data.train_acts, max_rows=batch, on_sae_device=True)
             inputs: torch.Tensor | Callable = train_latents
         else:  # too large to hold: encode each mini-batch, as SAEBench does by default
             train_latents = None
-            inputs = lambda rows: _encode(sae, data.train_acts[rows], batch)  # noqa: E731
+
+            def inputs(rows: torch.Tensor) -> torch.Tensor:
+                return encoded_rows(sae, data.train_acts[rows], max_rows=batch, on_sae_device=True)
+
         chunk = min(batch, _rows_within_working_set(sae.d_sae))
         ranking = train_letter_probe(
             inputs,
@@ -358,6 +362,7 @@ class AbsorptionEval:
             l1_decay=config.k_sparse_probe_l1_decay,
             seed=config.random_seed,
             chunk_rows=chunk if train_latents is None else None,
+            device=sae.device,
             progress=progress,
             description=f"absorption: L1 probe on {loaded.sae_id}'s latents",
         ).weight
@@ -366,7 +371,7 @@ class AbsorptionEval:
         if train_latents is None:
             train_columns = _encode_columns(sae, data.train_acts, chunk, kept)
         else:
-            train_columns = LatentColumns(kept, train_latents[:, kept])
+            train_columns = LatentColumns(kept, train_latents[:, kept.to(sae.device)].cpu())
         del train_latents
         probes = fit_k_sparse_probes(train_columns, data.train_labels, ranking, config.max_k_value)
         rows = letter_metrics(

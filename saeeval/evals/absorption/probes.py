@@ -43,24 +43,27 @@ def train_letter_probe(
     l1_decay: float = 0.0,
     seed: int = 0,
     chunk_rows: int | None = None,
+    device: torch.device | str = "cpu",
     progress=None,
     description: str = "letter probe",
 ) -> LinearProbe:
-    """One-vs-rest logistic probe over the 26 letters.
+    """One-vs-rest logistic probe over the 26 letters, trained on `device` (where `x` is).
 
     `x` is either the input matrix or a function mapping a batch of row indices to inputs, so
     SAE latents can be computed batch by batch. With `chunk_rows`, each mini-batch is read and
     differentiated that many rows at a time and the gradients summed (weighted as the batch
     mean), so a wide SAE's latents never exist for a whole batch at once; the step is the same.
+    The initial weights and the batch order are drawn on the CPU, so every device starts from
+    the same probe and reads the same batches. The probe comes back on the CPU.
     """
     n = len(labels)
     generator = torch.Generator().manual_seed(seed)
     bound = 1 / math.sqrt(n_inputs)  # nn.Linear's default initialisation range
     weight = (torch.rand(len(LETTERS), n_inputs, generator=generator) * 2 - 1) * bound
     bias = (torch.rand(len(LETTERS), generator=generator) * 2 - 1) * bound
-    weight.requires_grad_(True)
-    bias.requires_grad_(True)
-    targets = torch.nn.functional.one_hot(labels.long(), len(LETTERS)).float()
+    weight = weight.to(device).requires_grad_(True)
+    bias = bias.to(device).requires_grad_(True)
+    targets = torch.nn.functional.one_hot(labels.long(), len(LETTERS)).float().to(device)
     positives = targets.sum(dim=0)
     pos_weight = torch.where(positives > 0, (n - positives) / positives.clamp(min=1), 1.0)
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
@@ -86,7 +89,7 @@ def train_letter_probe(
             progress.advance(task)
     if task is not None:
         progress.remove_task(task)
-    return LinearProbe(weight.detach(), bias.detach())
+    return LinearProbe(weight.detach().cpu(), bias.detach().cpu())
 
 
 @dataclass

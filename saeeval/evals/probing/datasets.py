@@ -54,8 +54,10 @@ class ProbingData:
             {key: per_text[rows] for key, rows in self.test_rows.items()},
         )
 
-    def pooled_model_activations(self):
-        return self.split_by_class(self.activations.pooled())
+    def pooled_model_activations(self, device: torch.device | str = "cpu"):
+        """The pooled model activations of every text, grouped as the train and test classes, on
+        `device` (the model's: probes train where their inputs are)."""
+        return self.split_by_class(self.activations.pooled().to(device))
 
 
 def load_probing_data(

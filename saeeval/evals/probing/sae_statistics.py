@@ -6,10 +6,11 @@ multiplies it by), from which `ablation` computes every ablation without running
 
 Memory: rows are encoded in batches sized from the working-set budget (`working_set`), and the
 only per-text tensor of the SAE's width kept is one [n_texts, d_sae] float32 sum (two for SAEs
-that normalise their input at run time). The sums over every position are never materialised:
-masked positions hold the zero vector, whose latents are the same everywhere, so the columns an
-ablation needs are built from the valid sums, each text's masked-position count and the latents
-of zero.
+that normalise their input at run time). Everything here lives on the SAE's device, so on a GPU
+the sums, and the probes, attributions and ablations that read them, are computed there. The
+sums over every position are never materialised: masked positions hold the zero vector, whose
+latents are the same everywhere, so the columns an ablation needs are built from the valid sums,
+each text's masked-position count and the latents of zero.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ DENSE_COPIES_PER_ROW = 3
 @dataclass
 class SAEStatistics:
     """Per-example sums of activations and SAE latents over the sequence positions.
+
+    Every tensor is on the SAE's device.
 
     act_sum:   [B, D] activations summed over all positions (masked rows are zero), act dtype.
     count:     [B] number of valid positions, in the activation dtype (as the reference counts).
@@ -82,8 +85,8 @@ def _latent_sums(
 ) -> tuple[Tensor, Tensor | None]:
     """[n_texts, d_sae] float32 sums of each text's valid latents, and (when `with_scaled` and the
     SAE normalises at run time) of its latents times their de-normalisation scale."""
-    text_index = acts.text_index
-    valid = torch.zeros(len(acts), sae.d_sae)
+    text_index = acts.text_index.to(sae.device)
+    valid = torch.zeros(len(acts), sae.d_sae, device=sae.device)
     scaled = None
     if with_scaled and denormalisation_scale(sae, acts.rows[:1]) is not None:
         scaled = torch.zeros_like(valid)
@@ -93,8 +96,8 @@ def _latent_sums(
         latents = sae.encode(rows)
         weighted = None
         if scaled is not None:
-            weighted = (latents * denormalisation_scale(sae, rows)).float().cpu()
-        return latents.float().cpu(), weighted
+            weighted = (latents * denormalisation_scale(sae, rows)).float()
+        return latents.float(), weighted
 
     size = batch_rows or rows_within_budget(sae.d_sae, DENSE_COPIES_PER_ROW)
     with torch.no_grad():
@@ -115,7 +118,7 @@ def pooled_latents_of_texts(
     """[n_texts, d_sae] float32: each text's mean latent over its valid positions (SAEBench's
     get_sae_meaned_activations, the sparse-probing SAE input), divided in place."""
     valid, _ = _latent_sums(sae, acts, with_scaled=False, batch_rows=batch_rows)
-    return valid.div_(acts.counts.float().unsqueeze(1))
+    return valid.div_(acts.counts.to(valid.device).float().unsqueeze(1))
 
 
 def sae_statistics_of_texts(
@@ -130,12 +133,12 @@ def sae_statistics_of_texts(
         zero_scale = denormalisation_scale(sae, zero)
         if zero_scale is not None:
             at_zero = at_zero * zero_scale
-    counts = acts.counts.float()
+    counts = acts.counts.to(valid.device).float()
     return SAEStatistics(
-        act_sum=acts.sums(),
+        act_sum=acts.sums().to(valid.device),
         count=counts,
         valid_sum=valid,
         scaled_sum=scaled,
         n_masked=acts.context_length - counts,
-        at_zero=at_zero.float().cpu().squeeze(0),
+        at_zero=at_zero.float().squeeze(0),
     )

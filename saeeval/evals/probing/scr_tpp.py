@@ -222,6 +222,8 @@ class _ScrTppEval:
                 "data": data.fingerprint,
                 "context_length": config.context_length,
                 "code": MODEL_SIDE_VERSION,
+                # The probes train on the model's device; another device rounds differently.
+                "device": context.model.device.type,
                 **recipe,
             },
         )
@@ -234,10 +236,10 @@ class _ScrTppEval:
                 probe.load_state_dict(
                     {"net.weight": stored[f"weight_{i}"], "net.bias": stored[f"bias_{i}"]}
                 )
-                probes[key] = probe
+                probes[key] = probe.to(context.model.device)
             return probes, entry.meta["clean"]
         generator = data.generator(config.random_seed, 0)
-        train, test = data.pooled_model_activations()
+        train, test = data.pooled_model_activations(context.model.device)
         probes, _ = train_probes(
             train,
             test,
@@ -256,8 +258,8 @@ class _ScrTppEval:
             )
         tensors = {}
         for i, key in enumerate(keys):
-            tensors[f"weight_{i}"] = probes[key].net.weight.detach()
-            tensors[f"bias_{i}"] = probes[key].net.bias.detach()
+            tensors[f"weight_{i}"] = probes[key].net.weight.detach().cpu()
+            tensors[f"bias_{i}"] = probes[key].net.bias.detach().cpu()
         entry.save_chunk(0, tensors)
         entry.mark_complete({"clean": clean, "classes": keys})
         return probes, clean
@@ -300,7 +302,8 @@ class _ScrTppEval:
         """Whether any latent has a non-zero effect on any probe, and the probes' accuracies with
         each class's top-n latents ablated: accuracies[ablated class][n][measured key]. The
         [n_texts, d_sae] statistics live only while this runs."""
-        stats = sae_statistics_of_texts(sae, data.activations)
+        stats = sae_statistics_of_texts(sae, data.activations)  # on the SAE's device
+        probes = {key: probe.to(sae.device) for key, probe in probes.items()}
         generator = data.generator(config.random_seed, 1)
         train_means = {key: stats.mean_latents_fp32(rows) for key, rows in data.train_rows.items()}
         with torch.no_grad():

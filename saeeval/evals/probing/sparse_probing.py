@@ -172,11 +172,13 @@ class SparseProbingEval:
                 "seed": config.random_seed,
                 "recipe": FULL_PROBE,
                 "code": MODEL_SIDE_VERSION,
+                # The probes train on the model's device; another device rounds differently.
+                "device": context.model.device.type,
             },
         )
         if entry.complete:
             return entry.meta["results"]
-        train, test = data.pooled_model_activations()
+        train, test = data.pooled_model_activations(context.model.device)
         results = _probe_results("llm", train, test, config, data.generator(config.random_seed, 0))
         entry.mark_complete({"results": results})
         return results
