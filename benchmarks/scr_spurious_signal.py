@@ -1,0 +1,104 @@
+"""Does SCR's biased probe lean on gender in the built-in bios, and does SCR then tell SAEs apart?
+
+    python benchmarks/scr_spurious_signal.py --sae TRAINED/sae --baseline RANDOM/sae \
+        [--work-sentences 1 --gendered-sentences 4] [--out DIR]
+
+Needs the test environment. SCR trains a probe on a biased set (male professors against female
+nurses, and three more profession pairs) and measures how far ablating an SAE's latents for one
+attribute moves that probe towards the other. That only measures something when the biased probe
+leans on both attributes. This script prints, per class pair, the biased probe's accuracy on
+gender-balanced profession data and on profession-balanced gender data, then SCR at every n for
+both SAEs.
+
+With --work-sentences K and/or --gendered-sentences G it first rewrites the built-in bias_in_bios
+generator in this process only (nothing on disk changes): each bio keeps its first K sentences
+and gains G short sentences that name nothing of the work but carry the person's pronouns. That is
+a what-if for the stand-in data, to measure which balance gives a spurious correlation. The
+random-direction baseline comes from `offline_discrimination.py` (`OUT/random-directions`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import saeeval.data.builtin_classification as builtin
+from saeeval.data.dataset_names import BIAS_IN_BIOS
+from saeeval.runner import RunRequest, run
+
+# Sentences about the person, not the work: {Sub}, {sub}, {obj}, {pos}, {Pos}, {parent} are the
+# bio's pronouns (bias_in_bios.yaml's `pronouns`).
+GENDERED = (
+    "{Sub} lives with {pos} family.",
+    "{Pos} {parent} was a teacher.",
+    "{Sub} says {sub} loves {pos} work.",
+    "Friends describe {obj} as kind.",
+    "{Sub} and {pos} partner have two children.",
+    "{Pos} colleagues admire {obj}.",
+)
+BIASED = "male_professor / female_nurse"
+N_VALUES = (2, 5, 10, 20, 50, 100, 500)
+
+
+def rewrite_bios(work_sentences: int | None, gendered_sentences: int) -> None:
+    """Replace the bios generator in this process with the variant the options describe."""
+    original = builtin._SPECS[BIAS_IN_BIOS]
+
+    def make_bio(rng, cell):
+        text = original.make_text(rng, cell)
+        if work_sentences:
+            text = " ".join(text.split(". ")[:work_sentences]).rstrip(".") + "."
+        pronouns = builtin._pronouns(cell[1])
+        for sentence in rng.sample(GENDERED, gendered_sentences):
+            for key, value in pronouns.items():
+                sentence = sentence.replace("{" + key + "}", value)
+            text += " " + sentence
+        return text
+
+    builtin._SPECS[BIAS_IN_BIOS] = builtin._Spec(**{**original.__dict__, "make_text": make_bio})
+    builtin._cached_rows.cache_clear()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sae", type=Path, required=True, help="a trained SAE folder")
+    parser.add_argument("--baseline", type=Path, required=True, help="e.g. a random-direction SAE")
+    parser.add_argument("--work-sentences", type=int, help="keep the first K sentences of a bio")
+    parser.add_argument("--gendered-sentences", type=int, default=0, choices=range(7))
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    if args.work_sentences or args.gendered_sentences:
+        rewrite_bios(args.work_sentences, args.gendered_sentences)
+    out = args.out or Path(tempfile.mkdtemp(prefix="scr-signal-"))
+    outcome = run(
+        RunRequest(
+            saes=[str(args.sae), str(args.baseline)],
+            sae_ids=["trained", "baseline"],
+            evals=["scr"],
+            out=out,
+            overrides={"scr": {"dataset_names": ["LabHC/bias_in_bios_class_set1"]}},
+        ),
+        log=lambda message: None,
+    )
+    results = {sae_id: json.loads(path.read_text()) for _, sae_id, path in outcome.written}
+    print("pair | biased probe on profession data | biased probe on gender data | gender probe")
+    for key, value in results["trained"]["eval_result_unstructured"].items():
+        if isinstance(value, dict) and "clean_probe_accuracies" in value:
+            clean = value["clean_probe_accuracies"]
+            print(
+                f"{key.split('_scr_')[-1]} | "
+                f"{clean[f'{BIASED} probe on professor / nurse data']:.2f} | "
+                f"{clean[f'{BIASED} probe on male / female data']:.2f} | "
+                f"{clean['male / female']:.2f}"
+            )
+    for sae_id, result in results.items():
+        metrics = result["eval_result_metrics"]["scr_metrics"]
+        scores = ", ".join(f"n={n}: {metrics[f'scr_metric_threshold_{n}']:.3f}" for n in N_VALUES)
+        print(f"SCR {sae_id}: {scores}")
+    print(f"results in {out}")
+
+
+if __name__ == "__main__":
+    main()
