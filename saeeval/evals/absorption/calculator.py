@@ -43,7 +43,8 @@ def letter_absorption(
 ) -> LetterAbsorption:
     """acts: [n_words, d_in] activations; latents: their SAE latents [n_words, d_sae]."""
     p = probe_direction / probe_direction.norm()
-    cos = torch.nn.functional.cosine_similarity(p.to(W_dec.dtype), W_dec, dim=-1).float().cpu()
+    cos = torch.nn.functional.cosine_similarity(p.to(W_dec.device, W_dec.dtype), W_dec, dim=-1)
+    cos = cos.float().cpu()
     projections = latents.float().cpu() * cos
     probe_projection = acts.to(latents.dtype) @ p.to(latents.dtype)
     main = torch.zeros(cos.numel(), dtype=torch.bool)
