@@ -8,7 +8,7 @@ nurses, and three more profession pairs) and measures how far ablating an SAE's 
 attribute moves that probe towards the other. That only measures something when the biased probe
 leans on both attributes. This script prints, per class pair, the biased probe's accuracy on
 gender-balanced profession data and on profession-balanced gender data, then SCR at every n for
-both SAEs.
+both SAEs, and the headline differences with 95% intervals paired over the class pairs.
 
 With --work-sentences K and/or --gendered-sentences G it first rewrites the built-in bias_in_bios
 generator in this process only (nothing on disk changes): each bio keeps its first K sentences
@@ -25,6 +25,7 @@ import tempfile
 from pathlib import Path
 
 import saeeval.data.builtin_classification as builtin
+from saeeval.comparison import compare
 from saeeval.data.dataset_names import BIAS_IN_BIOS
 from saeeval.runner import RunRequest, run
 
@@ -97,6 +98,10 @@ def main() -> None:
         metrics = result["eval_result_metrics"]["scr_metrics"]
         scores = ", ".join(f"n={n}: {metrics[f'scr_metric_threshold_{n}']:.3f}" for n in N_VALUES)
         print(f"SCR {sae_id}: {scores}")
+    # The headline metrics' differences with 95% intervals paired over the class pairs.
+    frame = compare([out], baseline="baseline")
+    columns = ["metric", "value", "baseline_value", "delta", "ci_low", "ci_high", "significant"]
+    print(frame[columns].to_string(index=False))
     print(f"results in {out}")
 
 
