@@ -436,10 +436,11 @@ def losses_against_clean(
     Logits are built a few contexts at a time, as many as fit the working-set budget, so no
     [batch, ctx, vocab] tensor exists whole (at a 49k vocabulary one batch of 16 x 128 is 400 MB
     a copy). Each context's logits and losses are what the whole batch would give."""
-    per_chunk = rows_within_budget(model.vocab_size, LOGIT_COPIES_PER_TOKEN) // tokens.shape[1]
+    tokens_in_budget = rows_within_budget(model.vocab_size, LOGIT_COPIES_PER_TOKEN)
+    per_chunk = max(1, tokens_in_budget // tokens.shape[1])  # whole contexts
     kl, ce, clean_ce = [], [], []
-    for start in range(0, len(tokens), max(1, per_chunk)):
-        rows = slice(start, start + max(1, per_chunk))
+    for start in range(0, len(tokens), per_chunk):
+        rows = slice(start, start + per_chunk)
         clean = model.logits_from_final_hidden(clean_hidden[rows])
         other = model.logits_from_final_hidden(other_hidden[rows])
         kl.append(per_token_kl(clean, other))
