@@ -136,6 +136,37 @@ def test_probing_evals_on_a_tiny_model(tmp_path, isolated_cache):
     )
 
 
+def test_probing_evals_run_with_a_bfloat16_model_and_sae(tmp_path, isolated_cache):
+    """--dtype bfloat16 end to end on the CPU: the model and the SAE in bfloat16, the statistics,
+    probes and ablations in float32, and the dtype recorded in every result."""
+    import torch
+
+    model = tiny_model("llama")
+    model.model.to(torch.bfloat16)
+    hook = "blocks.1.hook_resid_post"
+    sae = saved(random_sae("topk", 64, 128, hook, model_name="tiny-llama", k=8), tmp_path / "a")
+    outcome = run(
+        RunRequest(
+            saes=[str(sae)],
+            evals=["sparse_probing", "scr", "tpp"],
+            out=tmp_path / "out",
+            device="cpu",
+            dtype="bfloat16",
+            overrides=SMALL,
+        ),
+        log=lambda message: None,
+        model_loader=lambda *_: model,
+    )
+    results = _check_results(outcome, 1)
+    for name, (result,) in results.items():
+        assert result["eval_config"]["llm_dtype"] == "bfloat16", name
+        assert result["sae_cfg_dict"]["dtype"] == "bfloat16", name
+    europarl = results["sparse_probing"][0]["eval_result_unstructured"][
+        "saeeval-builtin/Helsinki-NLP/europarl_results"
+    ]
+    assert sum(europarl["llm_test_accuracy"].values()) / 5 > 0.65  # as in float32
+
+
 def test_dead_sae_is_flagged(tmp_path, isolated_cache):
     """An SAE whose latents never fire: sparse probing at chance, SCR/TPP with nothing to ablate;
     each is reported, not passed off as a result."""
