@@ -8,7 +8,8 @@ nurses, and three more profession pairs) and measures how far ablating an SAE's 
 attribute moves that probe towards the other. That only measures something when the biased probe
 leans on both attributes. This script prints, per class pair, the biased probe's accuracy on
 gender-balanced profession data and on profession-balanced gender data, then SCR at every n for
-both SAEs, and the headline differences with 95% intervals paired over the class pairs.
+both SAEs, and the headline differences with 95% intervals paired over the class pairs. With
+--with-tpp, TPP runs on the same bios too (its probes are the professions).
 
 With --work-sentences K and/or --gendered-sentences G it first rewrites the built-in bias_in_bios
 generator in this process only (nothing on disk changes): each bio keeps its first K sentences
@@ -40,6 +41,7 @@ GENDERED = (
     "{Pos} colleagues admire {obj}.",
 )
 BIASED = "male_professor / female_nurse"
+BIOS_SET = "LabHC/bias_in_bios_class_set1"
 N_VALUES = (2, 5, 10, 20, 50, 100, 500)
 
 
@@ -68,6 +70,7 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, required=True, help="e.g. a random-direction SAE")
     parser.add_argument("--work-sentences", type=int, help="keep the first K sentences of a bio")
     parser.add_argument("--gendered-sentences", type=int, default=0, choices=range(7))
+    parser.add_argument("--with-tpp", action="store_true", help="also TPP on the same bios")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if args.work_sentences or args.gendered_sentences:
@@ -77,13 +80,17 @@ def main() -> None:
         RunRequest(
             saes=[str(args.sae), str(args.baseline)],
             sae_ids=["trained", "baseline"],
-            evals=["scr"],
+            evals=["scr", "tpp"] if args.with_tpp else ["scr"],
             out=out,
-            overrides={"scr": {"dataset_names": ["LabHC/bias_in_bios_class_set1"]}},
+            overrides={name: {"dataset_names": [BIOS_SET]} for name in ("scr", "tpp")},
         ),
         log=lambda message: None,
     )
-    results = {sae_id: json.loads(path.read_text()) for _, sae_id, path in outcome.written}
+    results = {
+        sae_id: json.loads(path.read_text())
+        for eval_name, sae_id, path in outcome.written
+        if eval_name == "scr"
+    }
     print("pair | biased probe on profession data | biased probe on gender data | gender probe")
     for key, value in results["trained"]["eval_result_unstructured"].items():
         if isinstance(value, dict) and "clean_probe_accuracies" in value:
@@ -98,7 +105,8 @@ def main() -> None:
         metrics = result["eval_result_metrics"]["scr_metrics"]
         scores = ", ".join(f"n={n}: {metrics[f'scr_metric_threshold_{n}']:.3f}" for n in N_VALUES)
         print(f"SCR {sae_id}: {scores}")
-    # The headline metrics' differences with 95% intervals paired over the class pairs.
+    # The headline metrics' differences with 95% intervals paired over the class pairs (SCR) and
+    # the ablated classes (TPP).
     frame = compare([out], baseline="baseline")
     columns = ["metric", "value", "baseline_value", "delta", "ci_low", "ci_high", "significant"]
     print(frame[columns].to_string(index=False))
