@@ -243,28 +243,13 @@ class ModelAdapter:
         intervention: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Full-model logits (float32), optionally replacing the activation at `hook_name`."""
-        return self.logits_and_final_hidden(tokens, hook_name, intervention)[0]
-
-    @torch.no_grad()
-    def logits_and_final_hidden(
-        self,
-        tokens: torch.Tensor,
-        hook_name: str | None = None,
-        intervention: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits and the hidden state the unembedding reads (so logits can be rebuilt cheaply)."""
-        captured: list[torch.Tensor] = []
-        head = self.model.get_output_embeddings()
         with ExitStack() as stack:
-            handle = head.register_forward_pre_hook(lambda module, args: captured.append(args[0]))
-            stack.callback(handle.remove)
             if intervention is not None:
                 assert hook_name is not None
                 hook = self.hook_point(hook_name)
                 fn = self._transformed(hook_name, intervention)
                 stack.enter_context(attach(self.model, self.model_type, hook, fn))
-            logits = self._forward(tokens).logits.float()
-        return logits, captured[0].detach()
+            return self._forward(tokens).logits.float()
 
     def pass_can_start_at(self, hook_name: str) -> bool:
         """Whether `logits_from_hook` can start a pass at this hook (residual-stream hooks)."""
