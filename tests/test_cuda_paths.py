@@ -87,24 +87,13 @@ def test_probing_evals_on_cuda_give_the_cpu_numbers(tmp_path, pca_sae):
             for label, accuracy in accuracies.items():
                 on_gpu = gpu["sparse_probing"]["eval_result_unstructured"][name][metric][label]
                 assert abs(on_gpu - accuracy) <= one_text + 1e-9, (name, metric, label)
-    scr = (cpu["scr"], gpu["scr"])
-    tpp = (cpu["tpp"], gpu["tpp"])
-    key = "scr_metric_threshold_20"
-    assert (
-        abs(
-            scr[0]["eval_result_metrics"]["scr_metrics"][key]
-            - scr[1]["eval_result_metrics"]["scr_metrics"][key]
-        )
-        <= 0.05
-    )
-    key = "tpp_threshold_20_total_metric"
-    assert (
-        abs(
-            tpp[0]["eval_result_metrics"]["tpp_metrics"][key]
-            - tpp[1]["eval_result_metrics"]["tpp_metrics"][key]
-        )
-        <= 0.05
-    )
+    for eval_name, key in (
+        ("scr", "scr_metric_threshold_20"),
+        ("tpp", "tpp_threshold_20_total_metric"),
+    ):
+        on_cpu, on_gpu = (side[eval_name]["eval_result_metrics"] for side in (cpu, gpu))
+        group = f"{eval_name}_metrics"
+        assert abs(on_cpu[group][key] - on_gpu[group][key]) <= 0.05, key
     # Absorption: the same letters measured, and each letter's split latents agree.
     cpu_letters = {d["first_letter"]: d for d in cpu["absorption"]["eval_result_details"]}
     gpu_letters = {d["first_letter"]: d for d in gpu["absorption"]["eval_result_details"]}
