@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from saeeval.data import builtin_classification as bc
 from saeeval.data import classification
 from saeeval.data.classification import (
     CHOSEN_CLASSES,
@@ -342,7 +343,7 @@ def test_github_hub_call(monkeypatch):
 
 def test_offline_source_uses_builtin_frames_and_grows_them(ref, frames, monkeypatch):
     """The offline source reads `builtin_frame`; when its default frame is too small for the
-    request, it is asked once more for enough rows per cell."""
+    request, it is asked once more for enough rows per cell, never fewer than a split's default."""
     calls = []
     by_split = dict(zip(("train", "test"), frames["ag_news"], strict=True))
 
@@ -357,12 +358,22 @@ def test_offline_source_uses_builtin_frames_and_grows_them(ref, frames, monkeypa
     assert calls == [
         (AG_NEWS, "train", None),
         (AG_NEWS, "test", None),
-        (AG_NEWS, "train", 30),
-        (AG_NEWS, "test", 30),
+        (AG_NEWS, "train", bc.default_rows_per_cell(AG_NEWS, "train")),
+        (AG_NEWS, "test", bc.default_rows_per_cell(AG_NEWS, "test")),
     ]
     expected = _reference_multi_label(ref, AG_NEWS, *frames["ag_news"], 60, 24, 42)
     assert_same(ours, *expected)
     assert ours.source == "builtin"
+
+
+def test_offline_frames_grow_for_a_test_split_larger_than_their_default():
+    """A test split that needs more rows than its default grows without shrinking the train
+    split below what the request needs (it once regenerated both at the test split's size)."""
+    texts = load_spurious_texts(
+        BIAS_SETS[0], ("professor", "nurse"), ("male", "female"), 1000, 500, 42
+    )
+    assert {len(rows) for rows in texts.train.values()} == {2 * (1000 // 4)}
+    assert {len(rows) for rows in texts.test.values()} == {2 * (500 // 4)}
 
 
 # --- errors --------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from saeeval.data.builtin_classification import builtin_frame
+from saeeval.data.builtin_classification import builtin_frame, default_rows_per_cell
 from saeeval.data.dataset_names import (
     AG_NEWS,
     AMAZON_CATEGORIES,
@@ -301,19 +301,28 @@ class _Reader:
             self.provenance = str(self.path)
 
     def run(self, build: Callable[[int | None], tuple[dict, dict]]) -> tuple[dict, dict]:
-        """Build once; the offline frames are regenerated larger once if they fall short."""
-        try:
-            return build(None)
-        except _TooFewRows as exc:
-            if self.source != "offline":
-                raise
-            return build(exc.rows_per_cell)
+        """Build; while the offline frames fall short, regenerate them larger and build again.
+
+        Each retry asks for more rows per cell than the last (one split may fall short only once
+        the other has grown), so this ends: in a result or in a shortfall that growing cannot fix.
+        """
+        rows_per_cell = None
+        while True:
+            try:
+                return build(rows_per_cell)
+            except _TooFewRows as exc:
+                if self.source != "offline" or exc.rows_per_cell <= (rows_per_cell or 0):
+                    raise
+                rows_per_cell = exc.rows_per_cell
 
     def frame(self, split: str, rows_per_cell: int | None = None) -> pd.DataFrame:
         """One split of a table-shaped dataset (bias_in_bios, amazon, ag_news) as a DataFrame."""
         import pandas as pd
 
         if self.source == "offline":
+            if rows_per_cell is not None:  # grow a split, never shrink it below its default
+                default = default_rows_per_cell(self.spec.hub_name, split)
+                rows_per_cell = max(rows_per_cell, default)
             frame = builtin_frame(self.spec.hub_name, split, rows_per_cell)
         elif self.source == "hub":
             import datasets
