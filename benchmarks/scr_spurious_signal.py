@@ -14,7 +14,8 @@ both SAEs, and the headline differences with 95% intervals paired over the class
 With --work-sentences K and/or --gendered-sentences G it first rewrites the built-in bias_in_bios
 generator in this process only (nothing on disk changes): each bio keeps its first K sentences
 and gains G short sentences that name nothing of the work but carry the person's pronouns. That is
-a what-if for the stand-in data, to measure which balance gives a spurious correlation. The
+a what-if for the stand-in data, to measure which balance gives a spurious correlation (the
+default bios came out of it: one work sentence and three or four about the person). The
 random-direction baseline comes from `offline_discrimination.py` (`OUT/random-directions`).
 """
 

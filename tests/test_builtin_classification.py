@@ -42,14 +42,14 @@ EXPECTED = {
 }
 SMALL = 6  # rows per cell for tests that only look at the shape
 
-# Content hashes (`frame_content_hash`) of every frame at the default size, computed from the
-# generator as it was before its word lists and templates moved from Python string literals into
-# the data files: the move changed no byte of the output. Changing the data or the generator on
-# purpose means recomputing them.
+# Content hashes (`frame_content_hash`) of every frame at the default size. The word lists and
+# templates moved from Python string literals into the data files without changing a byte of the
+# output; the bios were then rebalanced on purpose (one work sentence, three or four personal
+# ones) and their hashes recomputed. Changing the data or the generator means recomputing them.
 DEFAULT_FRAME_HASHES = {
     "LabHC/bias_in_bios": {
-        "train": "8db754ab951959b1777bcb6727d9f4e2dd3a388a97d9aaab305c3fca81873168",
-        "test": "ca02acc1455dcda7a364c94990565aa6257878985e8e4cadd50fbb9d5980269e",
+        "train": "07f757f01a32cffd4a18cde0271453194ac515170c387acb93e7860b0bb941d8",
+        "test": "982e87dc81d1b27925b3e92369150210beff958f9a31555c07447a92c5edf0cb",
     },
     "canrager/amazon_reviews_mcauley_1and5": {
         "train": "7a190049d3dc1eebebdeac50062d048bc0da3de0ac4f8ebdb37a00bbb5e61e28",
@@ -304,10 +304,24 @@ def test_bios_length_and_variety(bios):
     words = texts.str.split().str.len()
     assert 30 <= words.median() <= 70 and words.max() < 110
     n_sentences = texts.map(sentences).str.len()
-    assert n_sentences.min() >= 2 and n_sentences.max() <= 4
+    assert n_sentences.min() >= 3 and n_sentences.max() <= 6
     for profession, group in bios.groupby("profession"):
         distinct = {s for text in group["hard_text"] for s in sentences(text)}
-        assert len(distinct) >= 150, profession  # from 80 bios of 2-4 sentences
+        assert len(distinct) >= 250, profession  # from 80 bios of 3-6 sentences
+
+
+def test_bios_say_more_about_the_person_than_the_work(bios):
+    """One or two work sentences, then more about the person, with pronouns: so that a probe
+    trained where profession and gender go together leans on both (what SCR measures)."""
+    personal = re.compile(
+        r"lives|free time|grew up|Outside of work|speaks|proud|not working|family|believes|"
+        r"splits|Friends describe|colleagues call|owes a lot|weekends|taught|best ideas"
+    )
+    shares = []
+    for text in bios["hard_text"]:
+        parts = sentences(text)
+        shares.append(sum(bool(personal.search(s)) for s in parts) / len(parts))
+    assert 0.5 < sum(shares) / len(shares) < 0.8
 
 
 def test_bios_share_filler_sentences_across_professions(bios):

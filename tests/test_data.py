@@ -13,12 +13,14 @@ from tiny_models import char_tokenizer
 
 from saeeval.data import (
     OFFLINE_CORPUS_NAME,
+    builtin_classification,
     iter_contexts,
     load_contexts,
     load_text_dataset,
     offline_corpus,
 )
-from saeeval.data.corpus import build_corpus
+from saeeval.data.corpus import STAND_IN_TEXTS_PER_DATASET, build_corpus
+from saeeval.data.dataset_names import BUILTIN_HUB_NAMES
 from saeeval.errors import SaeevalError
 
 documents = st.lists(
@@ -57,6 +59,19 @@ def test_offline_corpus_is_deterministic_and_large():
     assert sum(len(d) for d in first.documents) > 4_000_000  # ~1.6M SmolLM2 tokens
     assert any(d.startswith("# json.decoder") for d in first.documents)  # source code
     assert any("Module json" in d for d in first.documents)  # docstrings
+
+
+def test_offline_corpus_holds_the_probing_genres_but_no_eval_text():
+    """Each built-in probing dataset contributes unread texts of its genre: none of them is a
+    text of that dataset's default train or test frame, which the evals read."""
+    documents = set(offline_corpus().documents)
+    for name in BUILTIN_HUB_NAMES:
+        spec = builtin_classification._SPECS[name]
+        unread = builtin_classification.unread_texts(name, STAND_IN_TEXTS_PER_DATASET)
+        assert len(unread) >= 0.9 * STAND_IN_TEXTS_PER_DATASET and set(unread) <= documents
+        for split in ("train", "test"):
+            read = set(builtin_classification.builtin_frame(name, split)[spec.text_column])
+            assert not read & documents, (name, split)
 
 
 @pytest.mark.embedded

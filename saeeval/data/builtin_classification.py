@@ -233,6 +233,8 @@ def _generate_rows(hub_name: str, spec: _Spec, split: str, rows_per_cell: int) -
 # ---------------------------------------------------------------------------------------------
 
 _GENDER_NAMES = {value: name for name, value in GENDERS.items()}
+WORK_SENTENCES = (1,)  # drawn uniformly: how many sentences of a bio describe the work
+PERSONAL_SENTENCES = (3, 4)  # and how many describe the person
 
 
 @cache
@@ -266,22 +268,25 @@ def _bio_subject(rng: random.Random, profession: str, first: str, last: str, gen
 
 
 def _make_bio(rng: random.Random, cell: tuple) -> str:
-    """One biography for a (profession, gender) cell: work sentences, maybe a personal one."""
+    """One biography for a (profession, gender) cell: a sentence of work, more about the person.
+
+    The balance is what makes SCR measure something. SCR trains a probe on a biased set (male
+    professors against female nurses) and asks how far ablating gender latents moves it; that is
+    only a test when the biased probe leans on gender as well as on profession, as SAEBench's
+    design assumes of the real bios, where pronouns run through the text. With two to four
+    sentences of work the probe read the profession alone (0.98-1.00 accuracy on profession data,
+    0.50-0.52 on gender data, on the embedded model), so one work sentence opens a bio and three
+    or four personal ones follow: the probe then reads both (0.69-0.87 and 0.63-0.81).
+    """
     profession_id, gender = cell
     profession = PROFESSIONS[profession_id]
     words = dataset_words(BIAS_IN_BIOS)
     first = _pick(rng, words["male_names"] if gender == 0 else words["female_names"])
     last = _pick(rng, words["last_names"])
-    n_sentences = _pick(rng, (2, 3, 3, 4, 4, 4))
-    n_filler = _pick(rng, (0, 1, 1)) if n_sentences > 2 else _pick(rng, (0, 0, 1))
-    frames = _pick_distinct(rng, words["work_frames"], n_sentences - n_filler)
+    frames = _pick_distinct(rng, words["work_frames"], _pick(rng, WORK_SENTENCES))
     if rng.random() < 0.08:
         frames[rng.randrange(len(frames))] = _bio_title_sentence(profession)
-    fillers = _pick_distinct(rng, words["filler_frames"], n_filler)
-    if fillers and rng.random() < 0.2:  # personal details usually close a bio, not always
-        frames.insert(rng.randrange(1, len(frames) + 1), fillers[0])
-    else:
-        frames.extend(fillers)
+    frames += _pick_distinct(rng, words["personal_frames"], _pick(rng, PERSONAL_SENTENCES))
 
     rules = _bio_rules(profession)
     used: set[tuple[str, str]] = set()
@@ -582,3 +587,31 @@ def builtin_frame(hub_name: str, split: str, rows_per_cell: int | None = None) -
     frame = pd.DataFrame(rows, columns=list(columns))
     dtypes = dict(zip(spec.label_columns, spec.label_dtypes, strict=True))
     return frame.astype({spec.text_column: "object", **dtypes})
+
+
+def unread_texts(hub_name: str, count: int) -> list[str]:
+    """About `count` texts of one dataset's genre that no eval reads, spread over its label cells.
+
+    They come from a stream of their own ("pretrain") and leave out every text of the default
+    train and test frames, so an SAE trained on them has seen the genres the probing evals read,
+    as one trained on web text has, but not their texts. Deterministic, like the frames.
+    """
+    spec = _spec(hub_name)
+    taken = {
+        row[0]
+        for split in SPLITS
+        for row in _cached_rows(hub_name, split, default_rows_per_cell(hub_name, split))
+    }
+    texts: list[str] = []
+    per_cell = max(1, count // len(spec.cells))
+    for cell in spec.cells:
+        rng = _seeded(hub_name, "pretrain", *cell)
+        kept = attempts = 0
+        while kept < per_cell and attempts < 50 * per_cell:
+            attempts += 1
+            text = spec.make_text(rng, cell)
+            if text not in taken:
+                taken.add(text)
+                texts.append(text)
+                kept += 1
+    return texts

@@ -4,7 +4,14 @@ Every Python install carries the same material: the interpreter's own documentat
 (`pydoc_data.topics`) and the standard library's source. From these we build, deterministically,
 three kinds of documents: documentation topics (prose), per-module docstring collections (prose
 about code) and the head of each module's source (code). About 5.4 million characters, 1.6 million
-SmolLM2 tokens on CPython 3.11. The content hash of the documents goes into every result.
+SmolLM2 tokens on CPython 3.11.
+
+To these come texts of the genres the probing evals read (bios, reviews, news, parliament
+speeches, code in five languages), 3,000 of each from the built-in generators' own stream, none of
+them a text of the evals' default frames (`builtin_classification.unread_texts`). Web text holds
+such genres; without them an SAE trained here had no latents for them, and sparse probing, SCR
+and TPP could not tell it from random directions (benchmarks/offline_discrimination.py). The
+content hash of the documents goes into every result.
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ from saeeval.cache_dir import cache_root
 from saeeval.files import atomic_write_text
 
 OFFLINE_CORPUS_NAME = "saeeval/offline-text"
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2  # 2: with the probing genres' unread texts
+STAND_IN_TEXTS_PER_DATASET = 3000
 SOURCE_HEAD_CHARS = 6000  # keep each module's source short so no file dominates the corpus
 _SKIPPED_DIRS = {"test", "tests", "idle_test", "site-packages", "__pycache__", "turtledemo"}
 
@@ -95,11 +103,23 @@ def _digest(documents: list[str]) -> str:
     return digest.hexdigest()
 
 
+def _stand_in_documents() -> list[str]:
+    from saeeval.data.builtin_classification import unread_texts
+    from saeeval.data.dataset_names import BUILTIN_HUB_NAMES
+
+    return [
+        text
+        for name in BUILTIN_HUB_NAMES
+        for text in unread_texts(name, STAND_IN_TEXTS_PER_DATASET)
+    ]
+
+
 def build_corpus() -> Corpus:
-    documents = _documentation_topics() + _stdlib_documents()
+    documents = _documentation_topics() + _stdlib_documents() + _stand_in_documents()
     provenance = (
         f"CPython {platform.python_version()} pydoc_data documentation topics, standard-library "
-        f"docstrings and module sources (first {SOURCE_HEAD_CHARS} characters each); "
+        f"docstrings and module sources (first {SOURCE_HEAD_CHARS} characters each), and "
+        f"{STAND_IN_TEXTS_PER_DATASET} unread texts of each built-in probing dataset's genre; "
         f"saeeval corpus builder v{BUILDER_VERSION}"
     )
     return Corpus(OFFLINE_CORPUS_NAME, documents, _digest(documents), provenance)
