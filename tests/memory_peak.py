@@ -26,7 +26,8 @@ from saeeval.runner import RunRequest, run
 HOOK = "blocks.1.hook_resid_post"
 D_IN = 64
 # Sizes that keep every eval quick on a tiny model while the SAE side still works on real batches:
-# core reads 512 tokens a batch; each probing dataset has a few hundred texts of up to 128 tokens.
+# core reads 512 tokens a batch; each probing dataset has a few hundred texts of up to 128 tokens
+# (SCR and TPP enough that their dense per-text sums would be several budgets at the wide width).
 OVERRIDES = {
     "core": {
         "batch_size_prompts": 8,
@@ -43,14 +44,14 @@ OVERRIDES = {
     "scr": {
         "dataset_names": ["LabHC/bias_in_bios_class_set1"],
         "column1_vals_lookup": {"LabHC/bias_in_bios_class_set1": [["professor", "nurse"]]},
-        "train_set_size": 40,
-        "test_set_size": 20,
+        "train_set_size": 160,
+        "test_set_size": 80,
         "n_values": [2, 10, 20],
     },
     "tpp": {
         "dataset_names": ["canrager/amazon_reviews_mcauley_1and5"],
-        "train_set_size": 40,
-        "test_set_size": 20,
+        "train_set_size": 160,
+        "test_set_size": 80,
         "n_values": [2, 10, 20],
     },
 }

@@ -10,10 +10,18 @@ from reference_models import hooked_transformer_twin, reference_sae
 from tiny_models import tiny_model
 
 from saeeval.activations import ActivationCache
-from saeeval.evals.probing.ablation import ablated_pooled, decoder_matrix
+from saeeval.data.classification import PAIRED_CLASS_KEYS
+from saeeval.evals.probing.ablation import (
+    ablated_pooled,
+    decoder_matrix,
+    node_effects,
+    node_effects_from_statistics,
+)
 from saeeval.evals.probing.sae_statistics import (
+    SparseRows,
     pooled_latents_of_texts,
     sae_statistics_of_texts,
+    sums_are_kept_sparse,
 )
 from saeeval.evals.probing.text_activations import context_ids, text_activations
 
@@ -52,10 +60,12 @@ def test_pooled_activations_match_saebench(setup):
     torch.testing.assert_close(ours.pooled(), expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense-sums", "sparse-sums"])
 @pytest.mark.parametrize("architecture", ["standard", "topk", "jumprelu"])
-def test_sae_pooling_and_ablation_match_saebench(setup, tmp_path, architecture):
-    """Pooled latents, and ablation computed from per-text latent sums, against SAEBench's
-    per-token encode/decode (which also counts what the SAE makes of masked positions)."""
+def test_sae_pooling_and_ablation_match_saebench(setup, tmp_path, architecture, sparse):
+    """Pooled latents, and ablation computed from per-text latent sums (dense, or kept sparse as
+    for wide SAEs), against SAEBench's per-token encode/decode (which also counts what the SAE
+    makes of masked positions)."""
     from sae_bench.evals.scr_and_tpp.main import ablated_precomputed_activations
     from sae_bench.sae_bench_utils.activation_collection import get_sae_meaned_activations
 
@@ -65,7 +75,8 @@ def test_sae_pooling_and_ablation_match_saebench(setup, tmp_path, architecture):
         sae.b_enc.add_(0.5)  # latents fire on the zero vector, so masked positions count
     theirs = reference_sae(saved(sae, tmp_path / "sae"))
     acts = _reference_acts(twin, tokens)
-    stats = sae_statistics_of_texts(sae, ours)
+    stats = sae_statistics_of_texts(sae, ours, sparse=sparse)
+    assert stats.is_sparse == sparse
 
     expected = get_sae_meaned_activations({"all": acts}, theirs, 8)["all"]
     torch.testing.assert_close(pooled_latents_of_texts(sae, ours), expected, rtol=1e-5, atol=1e-5)
@@ -78,6 +89,78 @@ def test_sae_pooling_and_ablation_match_saebench(setup, tmp_path, architecture):
     got = ablated_pooled(stats.act_sum, stats.count, sums, W)
     torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
     assert not torch.allclose(got, ours.pooled(), atol=1e-3)  # the ablation did something
+
+
+@pytest.mark.parametrize("normalised", [False, True], ids=["plain", "layer-norm"])
+def test_sparse_sums_hold_the_dense_sums(setup, normalised):
+    """Kept sparse, the per-text sums are the dense ones: bit for bit for texts encoded in one
+    batch, to float32 rounding for texts split between batches (their parts are added in
+    another order). Batches of 7 rows split most texts here."""
+    _, _, _, ours, _ = setup
+    sae = random_sae("topk", 64, 96, HOOK, seed=4, model_name="tiny-llama", k=6)
+    if normalised:
+        sae.cfg.normalize_activations = "layer_norm"
+    dense = sae_statistics_of_texts(sae, ours, batch_rows=7, sparse=False)
+    sparse = sae_statistics_of_texts(sae, ours, batch_rows=7, sparse=True)
+    assert isinstance(sparse.valid_sum, SparseRows) and sparse.is_sparse and not dense.is_sparse
+    assert (sparse.scaled_sum is not None) == normalised == (dense.scaled_sum is not None)
+    assert len(sparse.valid_sum.values) == int((dense.valid_sum != 0).sum())  # non-zeros only
+    torch.testing.assert_close(sparse.valid_sum.to_dense(), dense.valid_sum, rtol=1e-6, atol=1e-6)
+    whole = sae_statistics_of_texts(sae, ours, batch_rows=len(ours.rows), sparse=True)
+    assert torch.equal(whole.valid_sum.to_dense(), sae_statistics_of_texts(sae, ours).valid_sum)
+    mask = torch.arange(96) % 3 == 0
+    torch.testing.assert_close(
+        sparse.all_sum_columns(mask), dense.all_sum_columns(mask), rtol=1e-6, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("scr", [True, False], ids=["scr", "tpp"])
+def test_attribution_from_sparse_sums_is_node_effects(setup, scr):
+    """node_effects_from_statistics draws the probe set node_effects draws (the generator ends
+    in the same state) and gives its effects up to float32 summation order."""
+    _, _, _, ours, _ = setup
+    sae = random_sae("topk", 64, 96, HOOK, seed=5, model_name="tiny-llama", k=6)
+    classes = list(PAIRED_CLASS_KEYS) if scr else ["0", "1", "2"]
+    keys = classes + list(PAIRED_CLASS_KEYS.values()) if scr else classes
+    order = torch.randperm(len(ours), generator=torch.Generator().manual_seed(1))
+    per_key = len(ours) // len(keys)  # SCR's paired keys must be the same size
+    train_rows = {key: order[i * per_key : (i + 1) * per_key] for i, key in enumerate(keys)}
+    dense = sae_statistics_of_texts(sae, ours, sparse=False)
+    sparse = sae_statistics_of_texts(sae, ours, batch_rows=7, sparse=True)
+    means = {key: dense.mean_latents_fp32(rows) for key, rows in train_rows.items()}
+    probe_weight = torch.randn(1, 64, generator=torch.Generator().manual_seed(2))
+    for name in classes:
+        g_dense, g_sparse = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+        want = node_effects(means, name, probe_weight, sae.W_dec.detach(), g_dense, scr)
+        got = node_effects_from_statistics(
+            sparse, train_rows, name, probe_weight, sae.W_dec.detach(), g_sparse, scr
+        )
+        # Rounding error is relative to the class means, not to their difference, which can
+        # cancel: so each latent's tolerance is ~100 float32 ulps of |mean| x |probe . W_dec|.
+        # Leaving one text out of a side would be off by about |mean| / 4 x |probe . W_dec|.
+        dot = (probe_weight @ sae.W_dec.detach().T).squeeze(0).abs()
+        scale = dense.mean_latents_fp32().abs().max(dim=0).values * dot
+        assert ((got - want).abs() <= 1e-5 * scale + 1e-12).all()
+        assert want.abs().sum() > 0
+        from_dense = node_effects_from_statistics(  # the same reading of dense sums
+            dense,
+            train_rows,
+            name,
+            probe_weight,
+            sae.W_dec.detach(),
+            torch.Generator().manual_seed(3),
+            scr,
+        )
+        assert ((from_dense - want).abs() <= 1e-5 * scale + 1e-12).all()
+        assert torch.equal(
+            torch.randperm(50, generator=g_dense), torch.randperm(50, generator=g_sparse)
+        )
+
+
+def test_sums_are_sparse_when_dense_ones_would_exceed_the_budget(monkeypatch):
+    monkeypatch.setenv("SAEEVAL_WORKING_SET_MB", "1")
+    assert not sums_are_kept_sparse(100, 2048)  # 0.8 MB
+    assert sums_are_kept_sparse(100, 4096)  # 1.6 MB
 
 
 def test_second_call_reads_the_cache(setup, tmp_path):

@@ -40,7 +40,8 @@ from torch import Tensor, nn
 
 from saeeval.data.classification import PAIRED_CLASS_KEYS
 from saeeval.errors import SaeevalError
-from saeeval.evals.probing.probes import one_vs_rest, probe_accuracy
+from saeeval.evals.probing.probes import one_vs_rest, one_vs_rest_rows, probe_accuracy
+from saeeval.evals.probing.sae_statistics import SAEStatistics
 from saeeval.saes import SAE, ArchitectureSpec, architecture_spec
 
 SPURIOUS_PROBE = "male_professor / female_nurse"  # SCR's biased probe
@@ -90,19 +91,55 @@ def node_effects(
     """
     inputs, labels = one_vs_rest(latent_means, class_name, generator, paired=scr)
     inputs = inputs.to(torch.float32)
-    dtype = act_dtype or probe_weight.dtype
 
     def class_mean(rows: Tensor) -> Tensor:
         total = rows.sum(dim=0)
         return total / len(rows) if len(rows) > 0 else total  # an empty side keeps its zero sum
 
-    diff = (class_mean(inputs[labels == 1]) - class_mean(inputs[labels == 0])).to(dtype)
-    weight = probe_weight.reshape(1, -1).to(dtype=dtype, device=inputs.device)
-    dot = (weight @ W_dec.T.to(dtype=dtype, device=inputs.device)).squeeze(0)
+    diff = class_mean(inputs[labels == 1]) - class_mean(inputs[labels == 0])
+    return _effects(diff, probe_weight, W_dec, scr, act_dtype)
+
+
+def _effects(
+    diff: Tensor, probe_weight: Tensor, W_dec: Tensor, scr: bool, act_dtype: torch.dtype | None
+) -> Tensor:
+    """node_effects from the float32 difference of class means: the attribution proper."""
+    dtype = act_dtype or probe_weight.dtype
+    diff = diff.to(dtype)
+    weight = probe_weight.reshape(1, -1).to(dtype=dtype, device=diff.device)
+    dot = (weight @ W_dec.T.to(dtype=dtype, device=diff.device)).squeeze(0)
     if not scr:
         diff = diff.clamp(min=0.0)
     effects = (diff * dot).to(torch.float32)
     return effects.abs() if scr else effects
+
+
+@torch.no_grad()
+def node_effects_from_statistics(
+    stats: SAEStatistics,
+    train_rows: Mapping[str, Tensor],
+    class_name: str,
+    probe_weight: Tensor,
+    W_dec: Tensor,
+    generator: torch.Generator,
+    scr: bool,
+) -> Tensor:
+    """`node_effects` read from the per-text sums instead of per-text mean latents, for sums kept
+    sparse: the same probe set (`one_vs_rest_rows` draws as `one_vs_rest` does), each side's
+    mean as one weighted sum over texts. Equal to `node_effects` up to float32 summation order.
+    `train_rows` maps class -> the texts (rows of `stats`) of its train set."""
+    lengths = {key: len(rows) for key, rows in train_rows.items()}
+    chosen, labels = one_vs_rest_rows(lengths, class_name, generator, paired=scr)
+    texts = torch.cat([rows.cpu() for rows in train_rows.values()])[chosen]
+    weights = torch.zeros(len(stats), dtype=torch.float64)
+    for label, sign in ((1, 1.0), (0, -1.0)):
+        side = texts[labels == label]
+        if len(side):  # an empty side keeps its zero sum, as in node_effects
+            weights.index_add_(
+                0, side, torch.full((len(side),), sign / len(side), dtype=torch.float64)
+            )
+    diff = stats.weighted_mean_latents(weights.to(torch.float32))
+    return _effects(diff, probe_weight, W_dec, scr, None)
 
 
 def all_node_effects(

@@ -59,52 +59,71 @@ def one_vs_rest(
     (SCR) mode the negatives are a random n_pos of the paired key's rows. Returns the inputs and
     int32 labels, shuffled together. Negatives are re-drawn on every call, as in the reference.
     """
-    # The draws are made on row numbers (each class's rows numbered after the previous class's)
-    # and the rows gathered once at the end: the same draws and rows as concatenating the
-    # tensors, without their copies.
-    offsets, start = {}, 0
+    positives = acts[class_name]
     for key, value in acts.items():
-        offsets[key], start = start, start + len(value)
+        if value.shape[1:] != positives.shape[1:]:
+            raise ValueError(
+                f"class {class_name!r}: negatives {tuple(value.shape)} of {key!r} do not match "
+                f"positives {tuple(positives.shape)}"
+            )
+    chosen, labels = one_vs_rest_rows(
+        {k: len(v) for k, v in acts.items()}, class_name, generator, paired
+    )
+    # The rows are gathered once at the end: the same rows as concatenating the tensors and
+    # indexing, without their copies.
+    inputs = positives.new_empty((len(chosen), *positives.shape[1:]))
+    start = 0
+    for value in acts.values():
+        at = ((chosen >= start) & (chosen < start + len(value))).nonzero().squeeze(1)
+        if len(at):
+            inputs[at.to(inputs.device)] = value[(chosen[at] - start).to(value.device)].to(
+                inputs.dtype
+            )
+        start += len(value)
+    return inputs, labels.to(positives.device)
+
+
+def one_vs_rest_rows(
+    lengths: Mapping[str, int], class_name: str, generator: torch.Generator, paired: bool = False
+) -> tuple[Tensor, Tensor]:
+    """The draws of `one_vs_rest` on row numbers alone: which rows, in order, with int32 labels.
+
+    Each class's rows are numbered after the previous class's, in the order of `lengths` (class
+    -> number of rows). The generator is consumed exactly as `one_vs_rest` consumes it, so a
+    caller that keeps its rows elsewhere (as sparse sums) draws the same probe set.
+    """
+    offsets, start = {}, 0
+    for key, length in lengths.items():
+        offsets[key], start = start, start + length
 
     def numbers(key: str) -> Tensor:
-        return torch.arange(offsets[key], offsets[key] + len(acts[key]))
+        return torch.arange(offsets[key], offsets[key] + lengths[key])
 
-    positives = acts[class_name]
-    n_pos = len(positives)
+    n_pos = lengths[class_name]
     if paired:
         negative_keys = [paired_partner(class_name)]
         pool = numbers(negative_keys[0])
     else:
-        negative_keys = [key for key in acts if key != class_name]
+        negative_keys = [key for key in lengths if key != class_name]
         if not negative_keys:
             raise ValueError("one-vs-rest probing needs at least two classes")
         per_class = math.ceil(n_pos / len(negative_keys))
         pool = torch.cat(
             [
-                numbers(key)[torch.randperm(len(acts[key]), generator=generator)[:per_class]]
+                numbers(key)[torch.randperm(lengths[key], generator=generator)[:per_class]]
                 for key in negative_keys
             ]
         )
     negatives = pool[torch.randperm(len(pool), generator=generator)[:n_pos]]
-    for key in negative_keys:
-        if len(negatives) != n_pos or acts[key].shape[1:] != positives.shape[1:]:
-            raise ValueError(
-                f"class {class_name!r}: negatives {(len(negatives), *acts[key].shape[1:])} do "
-                f"not match positives {tuple(positives.shape)}"
-            )
+    if len(negatives) != n_pos:
+        raise ValueError(
+            f"class {class_name!r}: {len(negatives)} negatives do not match {n_pos} positives"
+        )
     chosen = torch.cat([numbers(class_name), negatives])
-    labels = torch.full((len(chosen),), NEGATIVE_LABEL, dtype=torch.int32, device=positives.device)
+    labels = torch.full((len(chosen),), NEGATIVE_LABEL, dtype=torch.int32)
     labels[:n_pos] = POSITIVE_LABEL
     order = torch.randperm(len(chosen), generator=generator)
-    chosen = chosen[order]
-    inputs = positives.new_empty((len(chosen), *positives.shape[1:]))
-    for key, value in acts.items():
-        at = ((chosen >= offsets[key]) & (chosen < offsets[key] + len(value))).nonzero().squeeze(1)
-        if len(at):
-            inputs[at.to(inputs.device)] = value[(chosen[at] - offsets[key]).to(value.device)].to(
-                inputs.dtype
-            )
-    return inputs, labels[order.to(labels.device)]
+    return chosen[order], labels[order]
 
 
 def top_k_by_mean_difference(train_x: Tensor, train_y: Tensor, k: int) -> Tensor:

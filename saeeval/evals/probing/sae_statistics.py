@@ -5,12 +5,14 @@ the latents summed over every position (masked ones included, each scaled by the
 multiplies it by), from which `ablation` computes every ablation without running the SAE again.
 
 Memory: rows are encoded in batches sized from the working-set budget (`working_set`), and the
-only per-text tensor of the SAE's width kept is one [n_texts, d_sae] float32 sum (two for SAEs
-that normalise their input at run time). Everything here lives on the SAE's device, so on a GPU
-the sums, and the probes, attributions and ablations that read them, are computed there. The
-sums over every position are never materialised: masked positions hold the zero vector, whose
-latents are the same everywhere, so the columns an ablation needs are built from the valid sums,
-each text's masked-position count and the latents of zero.
+only per-text data of the SAE's width kept is one [n_texts, d_sae] float32 sum (two for SAEs
+that normalise their input at run time). When that sum would take more than the budget (wide
+SAEs: 4 MB a text at 1M latents), `sae_statistics_of_texts` keeps only its non-zero entries
+(`SparseRows`); a TopK SAE's text of 128 tokens has at most 128 k of them. Everything here lives
+on the SAE's device, so on a GPU the sums, and the probes, attributions and ablations that read
+them, are computed there. The sums over every position are never materialised: masked positions
+hold the zero vector, whose latents are the same everywhere, so the columns an ablation needs
+are built from the valid sums, each text's masked-position count and the latents of zero.
 """
 
 from __future__ import annotations
@@ -21,11 +23,89 @@ import torch
 from torch import Tensor
 
 from saeeval.evals.probing.text_activations import TextActivations
-from saeeval.evals.working_set import in_batches, rows_within_budget
+from saeeval.evals.working_set import (
+    FLOAT32_BYTES,
+    in_batches,
+    rows_within_budget,
+    working_set_bytes,
+)
 from saeeval.saes import SAE
 
 # Per encoded row: the SAE's pre-activations and latents, and the float32 copy summed from.
 DENSE_COPIES_PER_ROW = 3
+
+
+@dataclass
+class SparseRows:
+    """A [n_rows, n_cols] float32 matrix kept as its non-zero entries, each (row, col) once."""
+
+    rows: Tensor  # [nnz] int64
+    cols: Tensor  # [nnz] int64
+    values: Tensor  # [nnz] float32
+    shape: tuple[int, int]
+
+    def columns(self, mask: Tensor) -> Tensor:
+        """Dense [n_rows, mask.sum()]: the columns `mask` picks, in column order."""
+        new_col = torch.cumsum(mask.long(), 0) - 1
+        picked = mask[self.cols]
+        out = torch.zeros(self.shape[0], int(mask.sum()), device=self.values.device)
+        out[self.rows[picked], new_col[self.cols[picked]]] = self.values[picked]
+        return out
+
+    def weighted_row_sum(self, weights: Tensor) -> Tensor:
+        """[n_cols]: the sum over rows of weights[row] * row."""
+        out = torch.zeros(self.shape[1], device=self.values.device)
+        return out.index_add_(0, self.cols, weights[self.rows] * self.values)
+
+    def to_dense(self) -> Tensor:
+        out = torch.zeros(self.shape, device=self.values.device)
+        out[self.rows, self.cols] = self.values
+        return out
+
+
+class _SparseSums:
+    """Per-text sums gathered batch by batch as sparse entries. Rows arrive in text order, so a
+    batch covers a run of consecutive texts; a text split between batches is summed at the end.
+
+    The entries go into three buffers that double when full, not into a list of small tensors:
+    thousands of small tensors kept between each batch's large temporaries fragment the heap,
+    which then holds several times their size."""
+
+    def __init__(self, n_texts: int, d_sae: int, device):
+        self.shape = (n_texts, d_sae)
+        self.size = 0
+        self.rows = torch.empty(0, dtype=torch.long, device=device)
+        self.cols = torch.empty(0, dtype=torch.long, device=device)
+        self.values = torch.empty(0, device=device)
+
+    def add(self, texts: Tensor, latents: Tensor) -> None:
+        first = int(texts[0])
+        local = texts - first
+        dense = torch.zeros(int(local[-1]) + 1, self.shape[1], device=latents.device)
+        dense.index_add_(0, local, latents)
+        rows, cols = dense.nonzero(as_tuple=True)
+        end = self.size + len(rows)
+        if end > len(self.values):
+            capacity = max(end, 2 * len(self.values), 2**16)
+            self.rows, self.cols, self.values = (
+                torch.cat([buffer[: self.size], buffer.new_empty(capacity - self.size)])
+                for buffer in (self.rows, self.cols, self.values)
+            )
+        self.rows[self.size : end] = rows + first
+        self.cols[self.size : end] = cols
+        self.values[self.size : end] = dense[rows, cols]
+        self.size = end
+
+    def finish(self) -> SparseRows:
+        rows, cols, values = (b[: self.size] for b in (self.rows, self.cols, self.values))
+        keys, where = torch.unique(rows * self.shape[1] + cols, return_inverse=True)
+        summed = torch.zeros(len(keys), device=values.device).index_add_(0, where, values)
+        self.rows = self.cols = self.values = None  # free the buffers before the caller goes on
+        return SparseRows(keys // self.shape[1], keys % self.shape[1], summed, self.shape)
+
+
+def _columns(sums: Tensor | SparseRows, mask: Tensor) -> Tensor:
+    return sums.columns(mask) if isinstance(sums, SparseRows) else sums[:, mask]
 
 
 @dataclass
@@ -36,17 +116,18 @@ class SAEStatistics:
 
     act_sum:   [B, D] activations summed over all positions (masked rows are zero), act dtype.
     count:     [B] number of valid positions, in the activation dtype (as the reference counts).
-    valid_sum: [B, F] float32 latents summed over valid positions.
+    valid_sum: [B, F] float32 latents summed over valid positions (dense, or `SparseRows`).
     scaled_sum: [B, F] float32 latents times each token's de-normalisation scale, summed over
                valid positions, for runtime-normalised SAEs; None otherwise (valid_sum serves).
+               Dense or sparse as valid_sum is.
     n_masked:  [B] float32 number of masked positions (context length - count).
     at_zero:   [F] float32 latents of the zero vector (times its de-normalisation scale).
     """
 
     act_sum: Tensor
     count: Tensor
-    valid_sum: Tensor
-    scaled_sum: Tensor | None
+    valid_sum: Tensor | SparseRows
+    scaled_sum: Tensor | SparseRows | None
     n_masked: Tensor
     at_zero: Tensor
 
@@ -56,13 +137,27 @@ class SAEStatistics:
     def all_sum_columns(self, mask: Tensor) -> Tensor:
         """[B, mask.sum()] float32: the `mask` latents summed over ALL positions (each token times
         its de-normalisation scale for runtime-normalised SAEs), what ablation subtracts."""
-        mask = mask.to(self.valid_sum.device)
+        mask = mask.to(self.at_zero.device)
         sums = self.valid_sum if self.scaled_sum is None else self.scaled_sum
-        return sums[:, mask] + self.n_masked.unsqueeze(1) * self.at_zero[mask]
+        return _columns(sums, mask) + self.n_masked.unsqueeze(1) * self.at_zero[mask]
+
+    @property
+    def is_sparse(self) -> bool:
+        return isinstance(self.valid_sum, SparseRows)
+
+    def weighted_mean_latents(self, weights: Tensor) -> Tensor:
+        """[F] float32: the sum over texts of weights[text] * the text's mean latent."""
+        per_sum = weights.to(self.count.device) / self.count.to(torch.float32)
+        if isinstance(self.valid_sum, SparseRows):
+            return self.valid_sum.weighted_row_sum(per_sum)
+        return per_sum @ self.valid_sum
 
     def mean_latents_fp32(self, rows: Tensor | None = None) -> Tensor:
         """Mean latent over valid positions in float32 of every text or of `rows` (the per-example
-        means SCR/TPP attribute with, in get_effects_per_class_precomputed_acts)."""
+        means SCR/TPP attribute with, in get_effects_per_class_precomputed_acts). Dense sums
+        only: with sparse ones, attribution reads `weighted_mean_latents`."""
+        if isinstance(self.valid_sum, SparseRows):
+            raise ValueError("mean_latents_fp32 needs dense sums; use weighted_mean_latents")
         if rows is None:
             return self.valid_sum / self.count.to(torch.float32)[:, None]
         return self.valid_sum[rows] / self.count[rows].to(torch.float32)[:, None]
@@ -81,15 +176,19 @@ def denormalisation_scale(sae, x: Tensor) -> Tensor | None:
 
 
 def _latent_sums(
-    sae: SAE, acts: TextActivations, with_scaled: bool, batch_rows: int | None
-) -> tuple[Tensor, Tensor | None]:
+    sae: SAE, acts: TextActivations, with_scaled: bool, batch_rows: int | None, sparse: bool = False
+) -> tuple[Tensor | SparseRows, Tensor | SparseRows | None]:
     """[n_texts, d_sae] float32 sums of each text's valid latents, and (when `with_scaled` and the
-    SAE normalises at run time) of its latents times their de-normalisation scale."""
+    SAE normalises at run time) of its latents times their de-normalisation scale; as
+    `SparseRows` when `sparse`."""
     text_index = acts.text_index.to(sae.device)
-    valid = torch.zeros(len(acts), sae.d_sae, device=sae.device)
-    scaled = None
-    if with_scaled and denormalisation_scale(sae, acts.rows[:1]) is not None:
-        scaled = torch.zeros_like(valid)
+    scaled_too = with_scaled and denormalisation_scale(sae, acts.rows[:1]) is not None
+    if sparse:
+        valid = _SparseSums(len(acts), sae.d_sae, sae.device)
+        scaled = _SparseSums(len(acts), sae.d_sae, sae.device) if scaled_too else None
+    else:
+        valid = torch.zeros(len(acts), sae.d_sae, device=sae.device)
+        scaled = torch.zeros_like(valid) if scaled_too else None
 
     def encode(start: int, stop: int) -> tuple[Tensor, Tensor | None]:
         rows = acts.rows[start:stop].to(sae.device, sae.dtype)
@@ -99,17 +198,30 @@ def _latent_sums(
             weighted = (latents * denormalisation_scale(sae, rows)).float()
         return latents.float(), weighted
 
+    def add(into, texts: Tensor, latents: Tensor) -> None:
+        if isinstance(into, _SparseSums):
+            into.add(texts, latents)
+        else:
+            into.index_add_(0, texts, latents)
+
     size = batch_rows or rows_within_budget(sae.d_sae, DENSE_COPIES_PER_ROW)
     with torch.no_grad():
         for start, stop, (latents, weighted) in in_batches(
             len(acts.rows), size, encode, "SAE encoding batch"
         ):
             texts = text_index[start:stop]
-            valid.index_add_(0, texts, latents)
+            add(valid, texts, latents)
             if scaled is not None:
-                scaled.index_add_(0, texts, weighted)
+                add(scaled, texts, weighted)
             del latents, weighted
+    if sparse:
+        return valid.finish(), scaled.finish() if scaled is not None else None
     return valid, scaled
+
+
+def sums_are_kept_sparse(n_texts: int, d_sae: int) -> bool:
+    """Whether a [n_texts, d_sae] float32 sum would take more than the working-set budget."""
+    return n_texts * d_sae * FLOAT32_BYTES > working_set_bytes()
 
 
 def pooled_latents_of_texts(
@@ -122,20 +234,23 @@ def pooled_latents_of_texts(
 
 
 def sae_statistics_of_texts(
-    sae: SAE, acts: TextActivations, batch_rows: int | None = None
+    sae: SAE, acts: TextActivations, batch_rows: int | None = None, sparse: bool | None = None
 ) -> SAEStatistics:
     """`SAEStatistics` of every text from one encoder pass over its unmasked rows, in batches of
-    `batch_rows` (by default as many as the working-set budget allows)."""
-    valid, scaled = _latent_sums(sae, acts, with_scaled=True, batch_rows=batch_rows)
+    `batch_rows` (by default as many as the working-set budget allows). The sums are sparse when
+    `sparse`, by default when dense ones would not fit the budget (`sums_are_kept_sparse`)."""
+    if sparse is None:
+        sparse = sums_are_kept_sparse(len(acts), sae.d_sae)
+    valid, scaled = _latent_sums(sae, acts, True, batch_rows, sparse)
     with torch.no_grad():
         zero = torch.zeros(1, sae.d_in, device=sae.device, dtype=sae.dtype)
         at_zero = sae.encode(zero)
         zero_scale = denormalisation_scale(sae, zero)
         if zero_scale is not None:
             at_zero = at_zero * zero_scale
-    counts = acts.counts.to(valid.device).float()
+    counts = acts.counts.to(sae.device).float()
     return SAEStatistics(
-        act_sum=acts.sums().to(valid.device),
+        act_sum=acts.sums().to(sae.device),
         count=counts,
         valid_sum=valid,
         scaled_sum=scaled,

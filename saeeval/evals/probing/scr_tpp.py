@@ -39,6 +39,7 @@ from saeeval.evals.probing.ablation import (
     all_node_effects,
     average_over,
     decoder_matrix,
+    node_effects_from_statistics,
     probe_test_accuracies,
     scr_scores,
     select_top_n,
@@ -307,12 +308,26 @@ class _ScrTppEval:
         stats = sae_statistics_of_texts(sae, data.activations)  # on the SAE's device
         probes = {key: probe.to(sae.device) for key, probe in probes.items()}
         generator = data.generator(config.random_seed, 1)
-        train_means = {key: stats.mean_latents_fp32(rows) for key, rows in data.train_rows.items()}
         with torch.no_grad():
-            effects = all_node_effects(
-                train_means, probes, classes, sae.W_dec.detach(), generator, self.scr
-            )
-            del train_means
+            if stats.is_sparse:  # a wide SAE: never a dense [n_texts, d_sae] tensor
+                effects = {
+                    name: node_effects_from_statistics(
+                        stats,
+                        data.train_rows,
+                        name,
+                        probes[name].net.weight,
+                        sae.W_dec.detach(),
+                        generator,
+                        self.scr,
+                    )
+                    for name in classes
+                }
+            else:
+                train_means = {k: stats.mean_latents_fp32(r) for k, r in data.train_rows.items()}
+                effects = all_node_effects(
+                    train_means, probes, classes, sae.W_dec.detach(), generator, self.scr
+                )
+                del train_means
             decoder = decoder_matrix(sae).detach()
             test = {
                 key: (rows, stats.act_sum[rows], stats.count[rows])
