@@ -311,7 +311,7 @@ def test_bios_length_and_variety(bios):
 
 
 def test_bios_say_more_about_the_person_than_the_work(bios):
-    """One or two work sentences, then more about the person, with pronouns: so that a probe
+    """One work sentence, then three or four about the person, with pronouns: so that a probe
     trained where profession and gender go together leans on both (what SCR measures)."""
     personal = re.compile(
         r"lives|free time|grew up|Outside of work|speaks|proud|not working|family|believes|"

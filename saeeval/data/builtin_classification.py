@@ -210,22 +210,39 @@ def _generate_rows(hub_name: str, spec: _Spec, split: str, rows_per_cell: int) -
     max_attempts = 40 * rows_per_cell + 400
     for cell in spec.cells:
         rng = _seeded(hub_name, split, *cell)  # one stream per cell: cells do not interact
-        kept = attempts = 0
-        while kept < rows_per_cell:
-            attempts += 1
-            if attempts > max_attempts:
-                raise SaeevalError(
-                    f"rows_per_cell={rows_per_cell}: the built-in {hub_name} generator could not "
-                    f"make that many distinct {split} texts for labels {cell}; ask for fewer"
-                )
-            text = spec.make_text(rng, cell)
-            if text in seen or _split_of(text) != split:
-                continue
-            seen.add(text)
-            rows.append((text, *cell))
-            kept += 1
+        texts = _distinct_texts(
+            spec, cell, rng, rows_per_cell, max_attempts, seen, lambda t: _split_of(t) == split
+        )
+        if len(texts) < rows_per_cell:
+            raise SaeevalError(
+                f"rows_per_cell={rows_per_cell}: the built-in {hub_name} generator could not "
+                f"make that many distinct {split} texts for labels {cell}; ask for fewer"
+            )
+        rows.extend((text, *cell) for text in texts)
     _seeded(hub_name, split, "shuffle").shuffle(rows)
     return rows
+
+
+def _distinct_texts(
+    spec: _Spec,
+    cell: tuple,
+    rng: random.Random,
+    count: int,
+    max_attempts: int,
+    seen: set[str],
+    accept: Callable[[str], bool] | None = None,
+) -> list[str]:
+    """Up to `count` texts of `cell` not in `seen` (each is added to it) that `accept` takes,
+    drawn from `rng` in at most `max_attempts` tries."""
+    texts: list[str] = []
+    for _ in range(max_attempts):
+        if len(texts) == count:
+            break
+        text = spec.make_text(rng, cell)
+        if text not in seen and (accept is None or accept(text)):
+            seen.add(text)
+            texts.append(text)
+    return texts
 
 
 # ---------------------------------------------------------------------------------------------
@@ -602,16 +619,11 @@ def unread_texts(hub_name: str, count: int) -> list[str]:
         for split in SPLITS
         for row in _cached_rows(hub_name, split, default_rows_per_cell(hub_name, split))
     }
-    texts: list[str] = []
     per_cell = max(1, count // len(spec.cells))
-    for cell in spec.cells:
-        rng = _seeded(hub_name, "pretrain", *cell)
-        kept = attempts = 0
-        while kept < per_cell and attempts < 50 * per_cell:
-            attempts += 1
-            text = spec.make_text(rng, cell)
-            if text not in taken:
-                taken.add(text)
-                texts.append(text)
-                kept += 1
-    return texts
+    return [
+        text
+        for cell in spec.cells
+        for text in _distinct_texts(
+            spec, cell, _seeded(hub_name, "pretrain", *cell), per_cell, 50 * per_cell, taken
+        )
+    ]
