@@ -104,6 +104,19 @@ class _SparseSums:
         return SparseRows(keys // self.shape[1], keys % self.shape[1], summed, self.shape)
 
 
+class _DenseSums:
+    """Per-text sums in one dense [n_texts, d_sae] float32 tensor (`_SparseSums`' interface)."""
+
+    def __init__(self, n_texts: int, d_sae: int, device):
+        self.sums = torch.zeros(n_texts, d_sae, device=device)
+
+    def add(self, texts: Tensor, latents: Tensor) -> None:
+        self.sums.index_add_(0, texts, latents)
+
+    def finish(self) -> Tensor:
+        return self.sums
+
+
 def _columns(sums: Tensor | SparseRows, mask: Tensor) -> Tensor:
     return sums.columns(mask) if isinstance(sums, SparseRows) else sums[:, mask]
 
@@ -183,12 +196,9 @@ def _latent_sums(
     `SparseRows` when `sparse`."""
     text_index = acts.text_index.to(sae.device)
     scaled_too = with_scaled and denormalisation_scale(sae, acts.rows[:1]) is not None
-    if sparse:
-        valid = _SparseSums(len(acts), sae.d_sae, sae.device)
-        scaled = _SparseSums(len(acts), sae.d_sae, sae.device) if scaled_too else None
-    else:
-        valid = torch.zeros(len(acts), sae.d_sae, device=sae.device)
-        scaled = torch.zeros_like(valid) if scaled_too else None
+    sums = _SparseSums if sparse else _DenseSums
+    valid = sums(len(acts), sae.d_sae, sae.device)
+    scaled = sums(len(acts), sae.d_sae, sae.device) if scaled_too else None
 
     def encode(start: int, stop: int) -> tuple[Tensor, Tensor | None]:
         rows = acts.rows[start:stop].to(sae.device, sae.dtype)
@@ -198,25 +208,17 @@ def _latent_sums(
             weighted = (latents * denormalisation_scale(sae, rows)).float()
         return latents.float(), weighted
 
-    def add(into, texts: Tensor, latents: Tensor) -> None:
-        if isinstance(into, _SparseSums):
-            into.add(texts, latents)
-        else:
-            into.index_add_(0, texts, latents)
-
     size = batch_rows or rows_within_budget(sae.d_sae, DENSE_COPIES_PER_ROW)
     with torch.no_grad():
         for start, stop, (latents, weighted) in in_batches(
             len(acts.rows), size, encode, "SAE encoding batch"
         ):
             texts = text_index[start:stop]
-            add(valid, texts, latents)
+            valid.add(texts, latents)
             if scaled is not None:
-                add(scaled, texts, weighted)
+                scaled.add(texts, weighted)
             del latents, weighted
-    if sparse:
-        return valid.finish(), scaled.finish() if scaled is not None else None
-    return valid, scaled
+    return valid.finish(), scaled.finish() if scaled is not None else None
 
 
 def sums_are_kept_sparse(n_texts: int, d_sae: int) -> bool:
