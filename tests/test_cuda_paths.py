@@ -70,7 +70,12 @@ def _results(out, device: str, sae, evals, dtype: str = "float32") -> dict[str, 
     return {name: json.loads(path.read_text()) for name, _, path in outcome.written}
 
 
-def test_probing_evals_on_cuda_give_the_cpu_numbers(tmp_path, pca_sae):
+@pytest.mark.parametrize("budget_mb", [None, "1"], ids=["dense-sums", "sums-kept-sparse"])
+def test_probing_evals_on_cuda_give_the_cpu_numbers(tmp_path, pca_sae, monkeypatch, budget_mb):
+    """With the default budget the per-text sums are dense here; with a 1 MiB budget they are
+    kept sparse, as a wide SAE's are, on both devices."""
+    if budget_mb is not None:
+        monkeypatch.setenv("SAEEVAL_WORKING_SET_MB", budget_mb)
     evals = ["sparse_probing", "scr", "tpp", "absorption"]
     cpu = _results(tmp_path / "cpu", "cpu", pca_sae, evals)
     torch.cuda.reset_peak_memory_stats()

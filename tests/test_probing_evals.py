@@ -167,6 +167,54 @@ def test_probing_evals_run_with_a_bfloat16_model_and_sae(tmp_path, isolated_cach
     assert sum(europarl["llm_test_accuracy"].values()) / 5 > 0.65  # as in float32
 
 
+def test_sparse_probing_on_latents_kept_sparse_matches_the_dense_run(
+    tmp_path, isolated_cache, monkeypatch
+):
+    """Past the working-set budget the pooled latents stay sparse (wide SAEs). With a budget small
+    enough to force that here, every per-class SAE accuracy equals the dense run's, but for the
+    full-width probe's, which may move by one test text (float32 summation order)."""
+    from saeeval.evals.probing import sparse_probing
+
+    model = tiny_model("llama")
+    hook = "blocks.1.hook_resid_post"
+    sae = saved(random_sae("topk", 64, 128, hook, model_name="tiny-llama", k=8), tmp_path / "a")
+    dense, _ = _run(tmp_path / "dense", model, [sae], evals=("sparse_probing",))
+
+    real, kept_sparse = sparse_probing.SparseClasses, []
+
+    def counted(*args):
+        kept_sparse.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(sparse_probing, "SparseClasses", counted)
+    monkeypatch.setenv("SAEEVAL_WORKING_SET_MB", "0.05")  # 52 KB: under 128 texts of sums
+    sparse, _ = _run(tmp_path / "sparse", model, [sae], evals=("sparse_probing",))
+    assert len(kept_sparse) == 2 * len(SMALL["sparse_probing"]["dataset_names"])  # train, test
+
+    (want,), (got,) = (
+        [json.loads(p.read_text())["eval_result_unstructured"] for _, _, p in o.written]
+        for o in (dense, sparse)
+    )
+    # Each class's test probe set is its 20 test texts and 20 drawn from the others: 40 texts.
+    one_text = 1 / SMALL["sparse_probing"]["probe_test_set_size"]
+    compared = 0
+    for dataset, metrics in want.items():
+        if not dataset.endswith("_results"):
+            continue
+        for metric, per_class in metrics.items():
+            if not metric.startswith("sae_"):
+                continue
+            for name, accuracy in per_class.items():
+                tolerance = one_text + 1e-6 if metric == "sae_test_accuracy" else 0.0
+                assert abs(got[dataset][metric][name] - accuracy) <= tolerance, (
+                    dataset,
+                    metric,
+                    name,
+                )
+                compared += 1
+    assert compared == 3 * (5 + 5)  # full, top-1, top-5 for the 5 classes of each dataset
+
+
 def test_dead_sae_is_flagged(tmp_path, isolated_cache):
     """An SAE whose latents never fire: sparse probing at chance, SCR/TPP with nothing to ablate;
     each is reported, not passed off as a result."""

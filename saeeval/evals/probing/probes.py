@@ -27,6 +27,7 @@ from sklearn.metrics import accuracy_score
 from torch import Tensor, nn
 
 from saeeval.data.classification import PAIRED_CLASS_KEYS
+from saeeval.evals.probing.sparse_rows import SparseClasses, SparseProbeSet
 
 POSITIVE_LABEL = 1
 NEGATIVE_LABEL = 0
@@ -126,16 +127,38 @@ def one_vs_rest_rows(
     return chosen[order], labels[order]
 
 
-def top_k_by_mean_difference(train_x: Tensor, train_y: Tensor, k: int) -> Tensor:
+def one_vs_rest_sparse(
+    classes: SparseClasses, class_name: str, generator: torch.Generator, paired: bool = False
+) -> tuple[SparseProbeSet, Tensor]:
+    """`one_vs_rest` on rows kept sparse: the same draws, the rows left where they are."""
+    chosen, labels = one_vs_rest_rows(classes.lengths(), class_name, generator, paired)
+    probe_set = SparseProbeSet(classes.matrix, classes.matrix_rows(chosen))
+    return probe_set, labels.to(probe_set.device)
+
+
+def _probe_set(acts, class_name: str, generator: torch.Generator, paired: bool):
+    if isinstance(acts, SparseClasses):
+        return one_vs_rest_sparse(acts, class_name, generator, paired)
+    return one_vs_rest(acts, class_name, generator, paired)
+
+
+def _columns(x: Tensor | SparseProbeSet, columns: Tensor) -> Tensor:
+    return x.columns(columns) if isinstance(x, SparseProbeSet) else x[:, columns]
+
+
+def top_k_by_mean_difference(train_x: Tensor | SparseProbeSet, train_y: Tensor, k: int) -> Tensor:
     """Indices of the k columns with the largest |mean(positives) - mean(negatives)|, ascending.
 
     Computed in the inputs' dtype on the training set only, with the reference's (non-stable)
     descending argsort; the kept columns are then used in index order, not rank order.
     """
-    diff = (
-        train_x[train_y == POSITIVE_LABEL].mean(dim=0)
-        - train_x[train_y == NEGATIVE_LABEL].mean(dim=0)
-    ).abs()
+    if isinstance(train_x, SparseProbeSet):
+        diff = train_x.mean_difference(train_y, POSITIVE_LABEL, NEGATIVE_LABEL).abs()
+    else:
+        diff = (
+            train_x[train_y == POSITIVE_LABEL].mean(dim=0)
+            - train_x[train_y == NEGATIVE_LABEL].mean(dim=0)
+        ).abs()
     chosen = torch.argsort(diff, descending=True)[:k]
     return chosen.sort().values
 
@@ -178,6 +201,8 @@ class Probe(nn.Module):
             nn.init.uniform_(self.net.bias, -bound, bound, generator=generator)
 
     def forward(self, x: Tensor) -> Tensor:
+        if x.is_sparse:  # a batch of rows kept sparse (`SparseProbeSet`)
+            return (torch.sparse.mm(x, self.net.weight.T) + self.net.bias).squeeze(-1)
         return self.net(x).squeeze(-1)
 
 
@@ -195,9 +220,9 @@ def probe_accuracy(probe: nn.Module, x: Tensor, y: Tensor, batch_size: int) -> f
 
 
 def train_torch_probe(
-    train_x: Tensor,
+    train_x: Tensor | SparseProbeSet,
     train_y: Tensor,
-    test_x: Tensor,
+    test_x: Tensor | SparseProbeSet,
     test_y: Tensor,
     batch_size: int,
     epochs: int,
@@ -250,8 +275,8 @@ def train_torch_probe(
 
 
 def train_probes(
-    train: Mapping[str, Tensor],
-    test: Mapping[str, Tensor],
+    train: Mapping[str, Tensor] | SparseClasses,
+    test: Mapping[str, Tensor] | SparseClasses,
     *,
     generator: torch.Generator,
     k: int | None = None,
@@ -268,15 +293,17 @@ def train_probes(
     Per class: the train probe set, then the test probe set (both from `one_vs_rest`), then (with
     `k`) both restricted to the train set's top-k mean-difference columns, then an sklearn probe
     or a torch probe (`train_torch_probe`). Defaults are the reference function's defaults.
+    With `SparseClasses` the same draws pick the same rows, and the torch probe reads them as
+    sparse batches: equal to the dense probes up to float32 summation order.
     Returns ({class: probe}, {class: test accuracy}).
     """
     probes, accuracies = {}, {}
     for class_name in train:
-        train_x, train_y = one_vs_rest(train, class_name, generator, paired)
-        test_x, test_y = one_vs_rest(test, class_name, generator, paired)
+        train_x, train_y = _probe_set(train, class_name, generator, paired)
+        test_x, test_y = _probe_set(test, class_name, generator, paired)
         if k is not None:
             columns = top_k_by_mean_difference(train_x, train_y, k)
-            train_x, test_x = train_x[:, columns], test_x[:, columns]
+            train_x, test_x = _columns(train_x, columns), _columns(test_x, columns)
         if use_sklearn:
             probe, accuracy = fit_sklearn_probe(train_x, train_y, test_x, test_y)
         else:

@@ -7,12 +7,13 @@ multiplies it by), from which `ablation` computes every ablation without running
 Memory: rows are encoded in batches sized from the working-set budget (`working_set`), and the
 only per-text data of the SAE's width kept is one [n_texts, d_sae] float32 sum (two for SAEs
 that normalise their input at run time). When that sum would take more than the budget (wide
-SAEs: 4 MB a text at 1M latents), `sae_statistics_of_texts` keeps only its non-zero entries
-(`SparseRows`); a TopK SAE's text of 128 tokens has at most 128 k of them. Everything here lives
-on the SAE's device, so on a GPU the sums, and the probes, attributions and ablations that read
-them, are computed there. The sums over every position are never materialised: masked positions
-hold the zero vector, whose latents are the same everywhere, so the columns an ablation needs
-are built from the valid sums, each text's masked-position count and the latents of zero.
+SAEs: 4 MB a text at 1M latents), `sae_statistics_of_texts` and `pooled_latents_of_texts` keep
+only its non-zero entries (`SparseRows`); a TopK SAE's text of 128 tokens has at most 128 k.
+Everything here lives on the SAE's device, so on a GPU the sums, and the probes, attributions and
+ablations that read them, are computed there. The sums over every position are never
+materialised: masked positions hold the zero vector, whose latents are the same everywhere, so
+the columns an ablation needs are built from the valid sums, each text's masked-position count
+and the latents of zero.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from saeeval.evals.probing.sparse_rows import SparseRows
 from saeeval.evals.probing.text_activations import TextActivations
 from saeeval.evals.working_set import (
     FLOAT32_BYTES,
@@ -33,34 +35,6 @@ from saeeval.saes import SAE
 
 # Per encoded row: the SAE's pre-activations and latents, and the float32 copy summed from.
 DENSE_COPIES_PER_ROW = 3
-
-
-@dataclass
-class SparseRows:
-    """A [n_rows, n_cols] float32 matrix kept as its non-zero entries, each (row, col) once."""
-
-    rows: Tensor  # [nnz] int64
-    cols: Tensor  # [nnz] int64
-    values: Tensor  # [nnz] float32
-    shape: tuple[int, int]
-
-    def columns(self, mask: Tensor) -> Tensor:
-        """Dense [n_rows, mask.sum()]: the columns `mask` picks, in column order."""
-        new_col = torch.cumsum(mask.long(), 0) - 1
-        picked = mask[self.cols]
-        out = torch.zeros(self.shape[0], int(mask.sum()), device=self.values.device)
-        out[self.rows[picked], new_col[self.cols[picked]]] = self.values[picked]
-        return out
-
-    def weighted_row_sum(self, weights: Tensor) -> Tensor:
-        """[n_cols]: the sum over rows of weights[row] * row."""
-        out = torch.zeros(self.shape[1], device=self.values.device)
-        return out.index_add_(0, self.cols, weights[self.rows] * self.values)
-
-    def to_dense(self) -> Tensor:
-        out = torch.zeros(self.shape, device=self.values.device)
-        out[self.rows, self.cols] = self.values
-        return out
 
 
 class _SparseSums:
@@ -227,12 +201,18 @@ def sums_are_kept_sparse(n_texts: int, d_sae: int) -> bool:
 
 
 def pooled_latents_of_texts(
-    sae: SAE, acts: TextActivations, batch_rows: int | None = None
-) -> Tensor:
+    sae: SAE, acts: TextActivations, batch_rows: int | None = None, sparse: bool | None = None
+) -> Tensor | SparseRows:
     """[n_texts, d_sae] float32: each text's mean latent over its valid positions (SAEBench's
-    get_sae_meaned_activations, the sparse-probing SAE input), divided in place."""
-    valid, _ = _latent_sums(sae, acts, with_scaled=False, batch_rows=batch_rows)
-    return valid.div_(acts.counts.to(valid.device).float().unsqueeze(1))
+    get_sae_meaned_activations, the sparse-probing SAE input), divided in place; as `SparseRows`
+    when `sparse`, by default when a dense one would not fit the budget."""
+    if sparse is None:
+        sparse = sums_are_kept_sparse(len(acts), sae.d_sae)
+    valid, _ = _latent_sums(sae, acts, with_scaled=False, batch_rows=batch_rows, sparse=sparse)
+    counts = acts.counts.to(sae.device).float()
+    if sparse:
+        return valid.rows_divided_by(counts)
+    return valid.div_(counts.unsqueeze(1))
 
 
 def sae_statistics_of_texts(

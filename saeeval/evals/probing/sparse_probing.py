@@ -5,7 +5,9 @@ probes per class on all model channels (a torch probe) and on the top-k channels
 difference (logistic regression), then the same on the SAE's mean-pooled latents. Model
 activations and every model-side probe are computed once per (model, hook, dataset) and cached;
 each SAE costs one encoder pass over the cached activations and its own probes. Only one
-dataset's activations and one [n_texts, d_sae] copy of its pooled latents are held at a time.
+dataset's activations and one [n_texts, d_sae] copy of its pooled latents are held at a time, and
+past the working-set budget (wide SAEs) only that copy's non-zero entries (`sparse_rows`): the
+top-k probes then read their k columns and the full-width probe sparse batches.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from saeeval.evals.envelope import build_result
 from saeeval.evals.probing.datasets import ProbingData, load_probing_data
 from saeeval.evals.probing.probes import train_probes
 from saeeval.evals.probing.sae_statistics import pooled_latents_of_texts
+from saeeval.evals.probing.sparse_rows import SparseClasses, SparseRows
 from saeeval.saes import LoadedSAE
 
 EVAL_TYPE_ID = "sparse_probing"
@@ -188,7 +191,13 @@ class SparseProbingEval:
     def _sae_results(
         self, loaded: LoadedSAE, data: ProbingData, config: SparseProbingEvalConfig
     ) -> dict[str, dict[str, float]]:
-        train, test = data.split_by_class(pooled_latents_of_texts(loaded.sae, data.activations))
+        pooled = pooled_latents_of_texts(loaded.sae, data.activations)
+        if isinstance(pooled, SparseRows):  # wider than the budget: the rows stay sparse
+            train = SparseClasses(pooled, data.train_rows)
+            test = SparseClasses(pooled, data.test_rows)
+        else:
+            train, test = data.split_by_class(pooled)
+        del pooled
         generator = data.generator(config.random_seed, 1)
         if config.lower_vram_usage:  # SAEBench skips the full-width SAE probe then
             results = {"sae_test_accuracy": {"-1": -1.0}}
