@@ -3,7 +3,7 @@ variance lies along the first-letter directions, layer by layer, and how near an
 comes to those directions.
 
     python benchmarks/absorption_letter_signal.py --layers 2,4,6,9 [--sae RUN/sae ...]
-        [--words-per-letter 250]
+        [--words-per-letter N]
 
 Needs the test environment. On the embedded model, for each hook blocks.L.hook_resid_post, with
 the absorption eval's own words, prompts and letter probe (its offline preset, read from the
@@ -64,15 +64,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--layers", default="2,4,6,9")
     parser.add_argument("--sae", action="append", default=[], type=Path)
-    parser.add_argument("--words-per-letter", type=int, default=250)
+    parser.add_argument("--words-per-letter", type=int, help="default: the offline preset's")
     args = parser.parse_args()
 
     model = load_model("smollm2-135m", "cpu")
     context = EvalContext(model=model, cache=ActivationCache())
     config = AbsorptionEval().default_config(context)
-    config = config.model_copy(update={"max_words_per_letter": args.words_per_letter})
+    if args.words_per_letter is not None:
+        config = config.model_copy(update={"max_words_per_letter": args.words_per_letter})
     saes = [(str(path), load_sae(path)) for path in args.sae]
-    rows = []
     for layer in (int(x) for x in args.layers.split(",")):
         hook = f"blocks.{layer}.hook_resid_post"
         data = LetterData(context, hook, config)
@@ -93,7 +93,6 @@ def main() -> None:
                 "median_best_cosine": statistics.median(best_cosines(encoder, directions)),
                 "random_directions": statistics.median(best_cosines(noise, directions)),
             }
-        rows.append(row)
         print(json.dumps(row), flush=True)
 
 

@@ -42,6 +42,7 @@ from saeeval.data.classification import PAIRED_CLASS_KEYS
 from saeeval.errors import SaeevalError
 from saeeval.evals.probing.probes import one_vs_rest, one_vs_rest_rows, probe_accuracy
 from saeeval.evals.probing.sae_statistics import SAEStatistics
+from saeeval.evals.probing.sparse_rows import mean_difference_weights
 from saeeval.saes import SAE, ArchitectureSpec, architecture_spec
 
 SPURIOUS_PROBE = "male_professor / female_nurse"  # SCR's biased probe
@@ -131,14 +132,8 @@ def node_effects_from_statistics(
     lengths = {key: len(rows) for key, rows in train_rows.items()}
     chosen, labels = one_vs_rest_rows(lengths, class_name, generator, paired=scr)
     texts = torch.cat([rows.cpu() for rows in train_rows.values()])[chosen]
-    weights = torch.zeros(len(stats), dtype=torch.float64)
-    for label, sign in ((1, 1.0), (0, -1.0)):
-        side = texts[labels == label]
-        if len(side):  # an empty side keeps its zero sum, as in node_effects
-            weights.index_add_(
-                0, side, torch.full((len(side),), sign / len(side), dtype=torch.float64)
-            )
-    diff = stats.weighted_mean_latents(weights.to(torch.float32))
+    # An empty side keeps its zero sum, as in node_effects.
+    diff = stats.weighted_mean_latents(mean_difference_weights(texts, labels, len(stats)))
     return _effects(diff, probe_weight, W_dec, scr, None)
 
 

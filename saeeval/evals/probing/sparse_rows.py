@@ -129,10 +129,24 @@ class SparseProbeSet:
 
     def mean_difference(self, labels: Tensor, positive: int, negative: int) -> Tensor:
         """[n_cols]: the positive rows' mean minus the negative rows' mean."""
-        means = []
-        for label in (positive, negative):
-            chosen = self.picked[labels.cpu() == label].to(self.device)
-            weights = torch.zeros(self.matrix.shape[0], device=self.device)
-            weights.index_add_(0, chosen, torch.ones(len(chosen), device=self.device))
-            means.append(self.matrix.weighted_row_sum(weights) / len(chosen))
-        return means[0] - means[1]
+        weights = mean_difference_weights(
+            self.picked, labels, self.matrix.shape[0], positive, negative
+        )
+        return self.matrix.weighted_row_sum(weights.to(self.device))
+
+
+def mean_difference_weights(
+    rows: Tensor, labels: Tensor, n_rows: int, positive: int = 1, negative: int = 0
+) -> Tensor:
+    """[n_rows] float32 weights whose weighted sum of rows is the mean of the `positive` rows
+    minus the mean of the `negative` rows (each of `rows` labelled by `labels`). An empty side
+    adds nothing, as the mean of no rows is taken to be zero."""
+    rows, labels = rows.cpu(), labels.cpu()
+    weights = torch.zeros(n_rows, dtype=torch.float64)
+    for label, sign in ((positive, 1.0), (negative, -1.0)):
+        side = rows[labels == label]
+        if len(side):
+            weights.index_add_(
+                0, side, torch.full((len(side),), sign / len(side), dtype=torch.float64)
+            )
+    return weights.to(torch.float32)
