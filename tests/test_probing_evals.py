@@ -191,10 +191,12 @@ def test_sparse_probing_on_latents_kept_sparse_matches_the_dense_run(
     sparse, _ = _run(tmp_path / "sparse", model, [sae], evals=("sparse_probing",))
     assert len(kept_sparse) == 2 * len(SMALL["sparse_probing"]["dataset_names"])  # train, test
 
-    (want,), (got,) = (
-        [json.loads(p.read_text())["eval_result_unstructured"] for _, _, p in o.written]
-        for o in (dense, sparse)
+    (dense_result,), (sparse_result,) = (
+        [json.loads(p.read_text()) for _, _, p in o.written] for o in (dense, sparse)
     )
+    jsonschema.validate(sparse_result, saebench_schema(sparse_result["eval_type_id"]))
+    want = dense_result["eval_result_unstructured"]
+    got = sparse_result["eval_result_unstructured"]
     # Each class's test probe set is its 20 test texts and 20 drawn from the others: 40 texts.
     one_text = 1 / SMALL["sparse_probing"]["probe_test_set_size"]
     compared = 0
