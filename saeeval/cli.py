@@ -1,4 +1,4 @@
-"""The `saeeval` command line: run, evals, fit-pca, report, demo."""
+"""The `saeeval` command line: run, config, evals, cache, train, sweep, report, compare, demo."""
 
 from __future__ import annotations
 
@@ -325,6 +325,43 @@ def show_config(
             eval_name, model, dtype, dataset, preset, overrides.get(eval_name, {})
         )
     typer.echo(json.dumps(config, indent=2))
+
+
+@app.command("cache")
+def cache(
+    clear: Annotated[bool, typer.Option("--clear", help="remove the entries listed")] = False,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(help="only this kind of entry, as listed (repeatable; a prefix covers all)"),
+    ] = None,
+) -> None:
+    """Show what the cache holds (models, tokenised data, activations, probes), or clear it."""
+    from saeeval.cache_dir import cache_root, cache_usage, clear_cache
+
+    with _user_errors():
+        root = cache_root()
+        if clear:
+            removed, freed = clear_cache(kind, root)
+            typer.echo(
+                f"removed {removed} entr{'y' if removed == 1 else 'ies'}, "
+                f"{freed / 2**30:.2f} GiB, from {root}"
+            )
+            return
+        usage = cache_usage(root)
+        if kind:
+            usage = {
+                k: v
+                for k, v in usage.items()
+                if any(k == p or k.startswith(p.rstrip("/") + "/") for p in kind)
+            }
+        table = Table(title=f"saeeval cache: {root}")
+        for column in ("kind", "entries", "GiB"):
+            table.add_column(column, justify="left" if column == "kind" else "right")
+        for name, (count, size) in sorted(usage.items()):
+            table.add_row(name, str(count), f"{size / 2**30:.2f}")
+        total = sum(size for _, size in usage.values())
+        table.add_row("total", str(sum(c for c, _ in usage.values())), f"{total / 2**30:.2f}")
+        Console().print(table)
 
 
 @app.command("evals")

@@ -1,10 +1,11 @@
-"""Shared fixtures. Tests run against a cache directory of their own (one per session), so the
-converted embedded model, the tokenised corpus and cached activations never leak in from a user's
-cache; set SAEEVAL_TEST_CACHE_DIR to reuse one across sessions while developing."""
+"""Shared fixtures. Tests run against a cache directory of their own (one per session, removed at
+its end), so the converted embedded model, the tokenised corpus and cached activations never leak in
+from a user's cache; set SAEEVAL_TEST_CACHE_DIR to reuse one across sessions while developing."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -24,18 +25,27 @@ except ImportError:  # only the reference needs it
     pass
 
 _session_cache = os.environ.get("SAEEVAL_TEST_CACHE_DIR")
+_session_cache_is_temporary = False
 
 
 def pytest_configure(config):
-    global _session_cache
+    global _session_cache, _session_cache_is_temporary
     # No test may reach a model or dataset hub; offline mode makes any attempt fail at once.
     os.environ["HF_HUB_OFFLINE"] = "1"
     if not _session_cache:
         import tempfile
 
         _session_cache = tempfile.mkdtemp(prefix="saeeval-test-cache-")
+        _session_cache_is_temporary = True
     os.environ["SAEEVAL_CACHE_DIR"] = _session_cache
     torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+
+def pytest_unconfigure(config):
+    # A session's cache holds a converted model and cached activations (about 0.7 GB); left behind,
+    # every run would add another to the temp folder until the disk fills.
+    if _session_cache_is_temporary:
+        shutil.rmtree(_session_cache, ignore_errors=True)
 
 
 # Markers of tests that run only when `-m` names them: `slurm` installs and starts daemons, `cuda`
