@@ -102,6 +102,18 @@ def test_offline_run_writes_saebench_results_with_a_row_per_setting(tmp_path, is
             assert counts["n_questions"] == 24 and 0 < counts["n_known"] <= 24, name
             assert counts["baseline_accuracy_known"] == 1.0
         assert unstructured["frequency_contexts"] == {"forget": [16, 64], "retain": [16, 64]}
+        # Each clamped latent's known questions fired on bound how many questions its settings
+        # ran: at least as many as its busiest latent, at most all its latents' together.
+        for row in rows:
+            top = unstructured["latents"]["top_latents"][str(row["retain_threshold"])]
+            fired = {t["latent"]: t["known_questions_fired"] for t in top}
+            for name, n_run in row["questions_run"].items():
+                per_latent = [fired[f][name]["anywhere"] for f in row["features"]]
+                assert max(per_latent, default=0) <= n_run <= sum(per_latent), (row, name)
+                assert all(
+                    fired[f][name]["at_answer_position"] <= fired[f][name]["anywhere"]
+                    for f in row["features"]
+                )
     assert with_intervals >= 1
     # Something was clamped, and some clamp changed an answer.
     rows = [r for p in paths for r in json.loads(open(p).read())["eval_result_details"]]

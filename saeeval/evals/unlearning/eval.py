@@ -449,7 +449,7 @@ class UnlearningEval:
                 for name, s in sets.items()
             },
             "frequency_contexts": {k: list(t.shape) for k, t in tokens.items()},
-            "latents": _latent_summary(selection, config),
+            "latents": _latent_summary(selection, sets, config),
             "best_row": best,
             "retain_min_accuracy": RETAIN_MIN_ACCURACY,
             uncertainty.KEY: uncertainty.record(_question_units(rows, forget_flags, sets, config)),
@@ -657,7 +657,28 @@ def _note_sweep(
         )
 
 
-def _latent_summary(selection: _Selection, config: UnlearningEvalConfig) -> dict[str, Any]:
+def _questions_fired(
+    selection: _Selection, sets: dict[str, _Set], latent: int
+) -> dict[str, dict[str, int]]:
+    """Per question set, on how many known questions `latent` fires anywhere a clamp can move
+    the score, and at the prompt's last position, which predicts the answer directly. Selection
+    reads the texts, not the questions: a latent rare on the retain text may still fire on the
+    retain questions' frame, and clamping it there costs retain accuracy."""
+    column = int(np.searchsorted(selection.candidates, latent))
+    counts = {}
+    for name, qset in sets.items():
+        last = torch.tensor([len(item.prompt) - 1 for item in qset.items], dtype=torch.long)
+        at_answer = selection.prompt_fires[name][torch.arange(len(last)), last, column]
+        counts[name] = {
+            "anywhere": int(selection.fires(name)[:, column].sum()),
+            "at_answer_position": int(at_answer.sum()),
+        }
+    return counts
+
+
+def _latent_summary(
+    selection: _Selection, sets: dict[str, _Set], config: UnlearningEvalConfig
+) -> dict[str, Any]:
     forget, retain = selection.forget_frequency, selection.retain_frequency
     fires = forget > 0
     return {
@@ -673,6 +694,7 @@ def _latent_summary(selection: _Selection, config: UnlearningEvalConfig) -> dict
                     "latent": int(f),
                     "forget_frequency": float(forget[f]),
                     "retain_frequency": float(retain[f]),
+                    "known_questions_fired": _questions_fired(selection, sets, int(f)),
                 }
                 for f in selection.top[t][: max(config.n_features_list)]
             ]
