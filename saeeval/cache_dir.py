@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
+
+from saeeval.errors import SaeevalError
 
 CACHE_ENV_VAR = "SAEEVAL_CACHE_DIR"
 
@@ -49,30 +52,32 @@ def cache_usage(root: Path | None = None) -> dict[str, tuple[int, int]]:
     root = root or cache_root()
     usage: dict[str, tuple[int, int]] = {}
     for entry in cache_entries(root):
-        count, size = usage.get(_kind_of(entry, root), (0, 0))
-        usage[_kind_of(entry, root)] = (count + 1, size + _size(entry))
+        kind = _kind_of(entry, root)
+        count, size = usage.get(kind, (0, 0))
+        usage[kind] = (count + 1, size + _size(entry))
     return usage
+
+
+def kind_matches(kind: str, requested: str) -> bool:
+    """`requested` is `kind` or a prefix of it (`activations` covers `activations/acts`)."""
+    return kind == requested or kind.startswith(requested.rstrip("/") + "/")
 
 
 def clear_cache(kinds: list[str] | None = None, root: Path | None = None) -> tuple[int, int]:
     """Remove every entry, or those of `kinds` (as `cache_usage` names them, or a prefix of one:
     `activations` covers every activation entry). Returns (entries removed, bytes freed)."""
-    import shutil
-
-    from saeeval.errors import SaeevalError
-
     root = root or cache_root()
     entries = cache_entries(root)
     known = {_kind_of(e, root) for e in entries}
     for kind in kinds or []:
-        if not any(k == kind or k.startswith(kind.rstrip("/") + "/") for k in known):
+        if not any(kind_matches(k, kind) for k in known):
             raise SaeevalError(
                 f"--kind {kind!r}: no such entries in {root} (present: {', '.join(sorted(known))})"
             )
     removed = freed = 0
     for entry in entries:
         kind = _kind_of(entry, root)
-        if kinds and not any(kind == k or kind.startswith(k.rstrip("/") + "/") for k in kinds):
+        if kinds and not any(kind_matches(kind, k) for k in kinds):
             continue
         freed += _size(entry)
         shutil.rmtree(entry)

@@ -336,7 +336,7 @@ def cache(
     ] = None,
 ) -> None:
     """Show what the cache holds (models, tokenised data, activations, probes), or clear it."""
-    from saeeval.cache_dir import cache_root, cache_usage, clear_cache
+    from saeeval.cache_dir import cache_root, cache_usage, clear_cache, kind_matches
 
     with _user_errors():
         root = cache_root()
@@ -349,11 +349,7 @@ def cache(
             return
         usage = cache_usage(root)
         if kind:
-            usage = {
-                k: v
-                for k, v in usage.items()
-                if any(k == p or k.startswith(p.rstrip("/") + "/") for p in kind)
-            }
+            usage = {k: v for k, v in usage.items() if any(kind_matches(k, p) for p in kind)}
         table = Table(title=f"saeeval cache: {root}")
         for column in ("kind", "entries", "GiB"):
             table.add_column(column, justify="left" if column == "kind" else "right")
