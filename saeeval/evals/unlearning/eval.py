@@ -657,23 +657,24 @@ def _note_sweep(
         )
 
 
-def _questions_fired(
-    selection: _Selection, sets: dict[str, _Set], latent: int
-) -> dict[str, dict[str, int]]:
-    """Per question set, on how many known questions `latent` fires anywhere a clamp can move
-    the score, and at the prompt's last position, which predicts the answer directly. Selection
-    reads the texts, not the questions: a latent rare on the retain text may still fire on the
-    retain questions' frame, and clamping it there costs retain accuracy."""
-    column = int(np.searchsorted(selection.candidates, latent))
-    counts = {}
+def _questions_fired(selection: _Selection, sets: dict[str, _Set]) -> dict[int, dict[str, Any]]:
+    """Per candidate latent and question set, on how many known questions the latent fires
+    anywhere a clamp can move the score, and at the prompt's last position, which predicts the
+    answer directly. Selection reads the texts, not the questions: a latent rare on the retain
+    text may still fire on the retain questions' frame, and clamping it there costs retain
+    accuracy."""
+    per_set = {}
     for name, qset in sets.items():
         last = torch.tensor([len(item.prompt) - 1 for item in qset.items], dtype=torch.long)
-        at_answer = selection.prompt_fires[name][torch.arange(len(last)), last, column]
-        counts[name] = {
-            "anywhere": int(selection.fires(name)[:, column].sum()),
-            "at_answer_position": int(at_answer.sum()),
+        at_answer = selection.prompt_fires[name][torch.arange(len(last)), last]
+        per_set[name] = (selection.fires(name).sum(dim=0), at_answer.sum(dim=0))
+    return {
+        int(latent): {
+            name: {"anywhere": int(anywhere[c]), "at_answer_position": int(at_answer[c])}
+            for name, (anywhere, at_answer) in per_set.items()
         }
-    return counts
+        for c, latent in enumerate(selection.candidates)
+    }
 
 
 def _latent_summary(
@@ -681,6 +682,7 @@ def _latent_summary(
 ) -> dict[str, Any]:
     forget, retain = selection.forget_frequency, selection.retain_frequency
     fires = forget > 0
+    fired = _questions_fired(selection, sets)
     return {
         "fire_on_forget_text": int(fires.sum()),
         "mean_l0_forget_text": float(forget.sum()),
@@ -694,7 +696,7 @@ def _latent_summary(
                     "latent": int(f),
                     "forget_frequency": float(forget[f]),
                     "retain_frequency": float(retain[f]),
-                    "known_questions_fired": _questions_fired(selection, sets, int(f)),
+                    "known_questions_fired": fired[int(f)],
                 }
                 for f in selection.top[t][: max(config.n_features_list)]
             ]
