@@ -28,44 +28,33 @@ from pathlib import Path
 import torch
 
 from saeeval.data.unlearning import load_question_set
-from saeeval.evals.unlearning.scoring import ALL_PERMUTATIONS, Scorer
+from saeeval.evals.unlearning.scoring import ALL_PERMUTATIONS, Observed, Scorer, observe_activations
 from saeeval.models import load_model
 from saeeval.saes import load_sae
 
 BATCH = 64
 
 
-def sequences(scorer: Scorer, qset) -> list[tuple[int, tuple[int, ...], int]]:
-    """(question index, token ids, how many leading positions feed a score) of every sequence
-    the eval scores a question with."""
-    out = []
-    for index, item in enumerate(scorer.items(qset, range(len(qset)), [ALL_PERMUTATIONS[0]])):
-        if item.options:  # cloze: the prompt continued by each choice; its last token feeds none
-            out += [(index, ids, len(ids) - 1) for ids in (item.prompt + o for o in item.options)]
-        else:  # letter: the last prompt position predicts the letter
-            out.append((index, item.prompt, len(item.prompt)))
-    return out
-
-
 @torch.inference_mode()
-def firing_sites(model, sae, rows, latents: torch.Tensor):
-    """Per question: the set of (position's token, latent) pairs where a latent fires."""
-    sites: dict[int, set[tuple[str, int]]] = {}
-    pad = model.tokenizer.pad_token_id or 0
-    for start in range(0, len(rows), BATCH):
-        batch = rows[start : start + BATCH]
-        width = max(len(ids) for _, ids, _ in batch)
-        tokens = torch.full((len(batch), width), pad, dtype=torch.long)
-        for r, (_, ids, _) in enumerate(batch):
-            tokens[r, : len(ids)] = torch.tensor(ids)
-        acts = model.activations(tokens.to(model.device), [sae.hook_name])[sae.hook_name]
-        fired = sae.encode(acts.to(sae.device))[:, :, latents] > 0
-        for r, (question, ids, feeding) in enumerate(batch):
-            seen = sites.setdefault(question, set())
-            for position, column in fired[r, :feeding].nonzero().tolist():
-                if ids[position] == model.bos_token_id:  # the eval never clamps at BOS
-                    continue
-                seen.add((model.tokenizer.decode([ids[position]]), int(latents[column])))
+def firing_sites(model, scorer: Scorer, sae, qset, latents: list[int]):
+    """Per question of `qset`: the (token, latent) pairs where one of `latents` fires at a
+    position that can move the question's score, seen through the eval's own pass
+    (`observe_activations`: BOS and each choice's last token left out)."""
+    items = scorer.items(qset, range(len(qset)), [ALL_PERMUTATIONS[0]])
+    ids = torch.tensor(latents, device=sae.device)
+    sites: list[set[tuple[str, int]]] = [set() for _ in items]
+
+    def observe(hook: str, seen: Observed) -> None:
+        fired = (sae.encode(seen.acts.to(sae.device))[:, :, ids] > 0).cpu() & seen.feeds[:, :, None]
+        for r, position, column in fired.nonzero().tolist():
+            item = items[int(seen.rows[r])]
+            # A choices batch holds each item's options in turn (the item's row repeated).
+            tokens = item.prompt if seen.part == "prompt" else item.options[r % len(item.options)]
+            sites[int(seen.rows[r])].add(
+                (model.tokenizer.decode([tokens[position]]), latents[column])
+            )
+
+    observe_activations(model, scorer, items, BATCH, [sae.hook_name], observe)
     return sites
 
 
@@ -86,25 +75,25 @@ def report(path: Path, top: int) -> None:
         )
         for name in config["dataset_names"]
     }
-    rows = {name: sequences(scorer, qset) for name, qset in sets.items()}
     blocks = {}
     for row in result["eval_result_details"]:
         blocks.setdefault((row["retain_threshold"], row["n_features"]), row["features"])
-    print(
-        f"\n## {result['sae_lens_id']} ({path}): unlearning score "
-        f"{result['eval_result_metrics']['unlearning']['unlearning_score']:.3f}"
-    )
+    clamped = sorted({f for features in blocks.values() for f in features})
+    sites = {name: firing_sites(model, scorer, sae, qset, clamped) for name, qset in sets.items()}
+    score = result["eval_result_metrics"]["unlearning"]["unlearning_score"]
+    print(f"\n## {result['sae_lens_id']} ({path}): unlearning score {score:.3f}")
     for (threshold, n_features), features in blocks.items():
         if not features:
             continue
-        latents = torch.tensor(features, device=sae.device)
         print(f"\nretain threshold {threshold}, {n_features} latents: {features}")
-        for name, qset in sets.items():
-            sites = firing_sites(model, sae, rows[name], latents)
-            touched = sum(1 for s in sites.values() if s)
-            counts = Counter(site for s in sites.values() for site in s)
+        for name, per_question in sites.items():
+            kept = [{s for s in q if s[1] in features} for q in per_question]
+            counts = Counter(site for q in kept for site in q)
             common = ", ".join(f"{tok!r}/{lat}: {n}" for (tok, lat), n in counts.most_common(top))
-            print(f"  {name}: {touched}/{len(qset)} questions; sites {common or '-'}")
+            print(
+                f"  {name}: {sum(1 for q in kept if q)}/{len(kept)} questions; "
+                f"sites {common or '-'}"
+            )
 
 
 def main() -> None:
