@@ -227,18 +227,26 @@ class Reconstruction:
 
 
 def max_cosine_similarity(vectors_DF: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
-    """For each column, its largest cosine similarity with any other column: [F]. Columns are
-    compared `chunk` at a time against all others (by default as many as the working-set budget
-    holds [chunk, F] similarities for)."""
+    """For each column, its largest cosine similarity with any other column: [F].
+
+    Each similarity is computed once: a chunk of `chunk` columns (by default as many as the
+    working-set budget holds [chunk, F] similarities for) is compared with itself and every later
+    column, and the block's maxima update its own columns (along rows) and the later ones (along
+    columns). Half the products of comparing every column with all others; the values differ from
+    that only by the rounding of matrix products of other shapes."""
     unit = torch.nn.functional.normalize(vectors_DF, p=2, dim=0)
     n = unit.shape[1]
     chunk = chunk or rows_within_budget(n, dense_copies=1)
-    out = torch.empty(n, dtype=unit.dtype, device=unit.device)
+    out = torch.full((n,), float("-inf"), dtype=unit.dtype, device=unit.device)
     for start in range(0, n, chunk):
-        sims = unit[:, start : start + chunk].T @ unit
-        rows = torch.arange(sims.shape[0], device=unit.device)
-        sims[rows, rows + start] = float("-inf")
-        out[start : start + chunk] = sims.max(dim=1).values
+        stop = min(start + chunk, n)
+        sims = unit[:, start:stop].T @ unit[:, start:]  # [chunk, n - start]
+        rows = torch.arange(stop - start, device=unit.device)
+        sims[rows, rows] = float("-inf")  # a column's similarity with itself
+        out[start:stop] = torch.maximum(out[start:stop], sims.amax(dim=1))
+        if stop < n:
+            out[stop:] = torch.maximum(out[stop:], sims[:, stop - start :].amax(dim=0))
+        del sims
     return out
 
 
