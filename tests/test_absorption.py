@@ -269,6 +269,38 @@ def test_chunked_l1_probe_takes_the_same_steps():
     torch.testing.assert_close(chunked.bias, whole.bias, rtol=1e-4, atol=1e-5)
 
 
+def test_l1_probe_on_sparse_rows_takes_the_same_steps():
+    """A wide SAE's training latents kept as their non-zero entries give the probe sparse
+    batches: the same objective and steps as the dense rows, up to the rounding of a sparse
+    against a dense matrix product (judged as in the chunked test above)."""
+    from saeeval.evals.probing.sparse_rows import SparseRows
+
+    x, labels = letter_blobs(40, 32, seed=5)
+    x = torch.relu(x - 1.0)  # about a third of the entries are zero
+    assert 0.2 < (x == 0).float().mean() < 0.8
+    rows, cols = x.nonzero(as_tuple=True)
+    sparse = SparseRows(rows, cols, x[rows, cols], tuple(x.shape))
+    recipe = dict(
+        epochs=5, batch_size=256, lr=1e-2, end_lr=1e-5, weight_decay=1e-6, l1_decay=0.01, seed=3
+    )
+
+    def probe(inputs, **changes):
+        return train_letter_probe(inputs, labels, 32, **{**recipe, **changes})
+
+    dense = probe(lambda picked: x[picked])
+    from_sparse, other_seed = probe(sparse.sparse_rows), probe(sparse.sparse_rows, seed=4)
+
+    def close(a, b):
+        return torch.isclose(a.weight, b.weight, rtol=1e-4, atol=1e-5).float().mean().item()
+
+    def top4(p):
+        return torch.topk(p.weight, 4, dim=1).indices
+
+    assert close(from_sparse, dense) > 0.99 and close(other_seed, dense) < 0.5
+    assert torch.equal(top4(from_sparse), top4(dense))
+    torch.testing.assert_close(from_sparse.bias, dense.bias, rtol=1e-4, atol=1e-5)
+
+
 def test_k_sparse_probes_read_only_the_latents_they_rank(k_sparse_setup):
     """Keeping only the columns some k-sparse probe reads (at most 26 * max_k, whatever the
     width) gives the same probes and the same letter metrics as the whole latent matrix."""
@@ -362,6 +394,41 @@ def test_absorption_matches_saebench_calculator(tmp_path):
     assert 0 < sum(f > 0 for f in expected) < len(words)  # both branches are exercised
 
 
+def test_absorption_of_a_letter_in_batches_of_words(monkeypatch):
+    """Each word is judged on its own, so a wide SAE's letter may come a few words at a time
+    within the working-set budget: the same fractions and full absorptions as all at once."""
+    from saeeval.evals.absorption.eval import _letter_absorption_in_batches
+
+    generator = torch.Generator().manual_seed(5)
+    probe = torch.randn(64, generator=generator)
+    probe /= probe.norm()
+    sae = random_sae("standard", 64, 96, "blocks.1.hook_resid_post", seed=6)
+    with torch.no_grad():  # latents 1-6 lean towards the probe: candidate absorbers
+        for j in range(1, 7):
+            direction = probe + 0.1 * torch.randn(64, generator=generator)
+            sae.W_dec[j] = direction / direction.norm()
+        sae.W_dec[0] = probe
+        sae.W_enc.copy_(sae.W_dec.T * 3)
+        sae.b_enc.fill_(-0.2)
+        sae.b_enc[0] = -2.0  # the main latent often stays silent: partial and full absorption
+    noise = torch.randn(40, 64, generator=generator) * 0.3
+    acts = probe * torch.rand(40, 1, generator=generator) * 3 + noise
+    # Latents encoded 7 rows at a time, as the batched path encodes them (a product over other
+    # row counts may round differently).
+    with torch.no_grad():
+        latents = torch.cat([sae.encode(acts[i : i + 7]) for i in range(0, 40, 7)])
+    whole = letter_absorption(acts, latents, sae.W_dec.detach(), probe, [0])
+    fractions = whole.absorption_fraction
+    assert 0 < sum(0 < f < 1 for f in fractions) and 0 < sum(whole.is_full_absorption) < 40
+    monkeypatch.setenv("SAEEVAL_WORKING_SET_MB", str(96 * 4 * 4 * 7 / 2**20))  # 7 words a batch
+    batched = _letter_absorption_in_batches(sae, acts, 64, probe, {"split_feats": [0]})
+    # Word by word the same, up to the rounding of the probe projection P, a float32 product
+    # over 7 rows here and 40 there: a few ulps of P, which a fraction taken of P - M can carry
+    # as ~1e-7 absolute (measured: 9e-8 at most).
+    assert batched.is_full_absorption == whole.is_full_absorption
+    np.testing.assert_allclose(batched.absorption_fraction, fractions, rtol=0, atol=1e-6)
+
+
 def test_letter_means_match_saebench_aggregation():
     from sae_bench.evals.absorption.main import _aggregate_results_df
 
@@ -441,7 +508,9 @@ def test_a_tokenizer_with_too_few_words_is_reported_not_measured(tmp_path, isola
 
 
 @pytest.mark.embedded
-def test_absorption_end_to_end_on_the_embedded_model(tmp_path, embedded_model, isolated_cache):
+def test_absorption_end_to_end_on_the_embedded_model(
+    tmp_path, embedded_model, isolated_cache, monkeypatch
+):
     """Two SAEs at one SmolLM2 hook: SAEBench-schema results, and the second SAE reuses every
     model activation and the letter probe."""
     import json
@@ -507,6 +576,39 @@ def test_absorption_end_to_end_on_the_embedded_model(tmp_path, embedded_model, i
         assert probe["mean_f1"] > 0.6 and probe["accuracy"] > 0.6
         # A random SAE has no latent that tracks letters, and the run says so.
         assert any("no SAE latent tracks" in w for _, sae_id, w in outcome.warnings)
+
+    # Past the precompute limit (a wide SAE), the L1 probe's latents are encoded once and kept
+    # as their non-zero entries: the same letters and metrics as the dense matrix.
+    from saeeval.evals.absorption import eval as absorption_eval
+
+    stores = []
+
+    def spy(*args, **kwargs):
+        stores.append(absorption_eval_sparse(*args, **kwargs))
+        return stores[-1]
+
+    absorption_eval_sparse = absorption_eval.sparse_latents_of_rows
+    monkeypatch.setattr(absorption_eval, "PRECOMPUTE_LIMIT", 0)
+    monkeypatch.setattr(absorption_eval, "sparse_latents_of_rows", spy)
+    wide = run(
+        RunRequest(
+            saes=[str(saes[0])],
+            evals=["absorption"],
+            out=tmp_path / "wide",
+            device="cpu",
+            overrides=overrides,
+        ),
+        log=lambda m: None,
+        model_loader=lambda *_: embedded_model,
+        cache=second_cache,
+    )
+    assert len(stores) == 1 and stores[0] is not None
+    dense_result = json.loads(first.written[0][2].read_text())
+    sparse_result = json.loads(wide.written[0][2].read_text())
+    # The probe's steps differ only by the rounding of sparse against dense products, which
+    # moves none of the latents each letter ranks highest here.
+    assert sparse_result["eval_result_details"] == dense_result["eval_result_details"]
+    assert sparse_result["eval_result_metrics"] == dense_result["eval_result_metrics"]
 
 
 def test_too_few_words_for_in_context_examples():

@@ -114,6 +114,25 @@ def test_sparse_sums_hold_the_dense_sums(setup, normalised):
     )
 
 
+def test_sparse_latents_of_rows_are_the_encoded_rows(setup):
+    """Absorption's wide-SAE store: the non-zero entries of `encoded_rows`' dense matrix, bit for
+    bit (the same batches), and nothing once an SAE is too dense for the entry limit."""
+    from saeeval.evals.probing.sae_statistics import sparse_latents_of_rows
+    from saeeval.evals.working_set import encoded_rows
+
+    _, _, _, ours, _ = setup
+    sae = random_sae("topk", 64, 96, HOOK, seed=4, model_name="tiny-llama", k=6)
+    rows = ours.rows[:50]
+    dense = encoded_rows(sae, rows, max_rows=7)
+    sparse = sparse_latents_of_rows(sae, rows, 7, max_entries=50 * 6)
+    assert isinstance(sparse, SparseRows) and sparse.shape == (50, 96)
+    assert len(sparse.values) == int((dense != 0).sum()) <= 50 * 6  # TopK: at most k a row
+    assert torch.equal(sparse.to_dense(), dense)
+    picked = torch.tensor([3, 41, 0, 17])
+    assert torch.equal(sparse.sparse_rows(picked).to_dense(), dense[picked])
+    assert sparse_latents_of_rows(sae, rows, 7, max_entries=50 * 6 - 10) is None
+
+
 @pytest.mark.parametrize("scr", [True, False], ids=["scr", "tpp"])
 def test_attribution_from_sparse_sums_is_node_effects(setup, scr):
     """node_effects_from_statistics draws the probe set node_effects draws (the generator ends

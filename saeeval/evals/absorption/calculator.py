@@ -33,6 +33,13 @@ class LetterAbsorption:
     is_full_absorption: list[bool]
 
 
+def decoder_cosines(W_dec: torch.Tensor, probe_direction: torch.Tensor) -> torch.Tensor:
+    """[d_sae] float32 on the CPU: each latent's decoder direction's cosine with the probe's."""
+    p = probe_direction / probe_direction.norm()
+    cos = torch.nn.functional.cosine_similarity(p.to(W_dec.device, W_dec.dtype), W_dec, dim=-1)
+    return cos.float().cpu()
+
+
 @torch.no_grad()
 def letter_absorption(
     acts: torch.Tensor,
@@ -40,11 +47,14 @@ def letter_absorption(
     W_dec: torch.Tensor,
     probe_direction: torch.Tensor,
     main_feature_ids: list[int],
+    cos: torch.Tensor | None = None,
 ) -> LetterAbsorption:
-    """acts: [n_words, d_in] activations; latents: their SAE latents [n_words, d_sae]."""
+    """acts: [n_words, d_in] activations; latents: their SAE latents [n_words, d_sae]. Each word
+    is judged on its own, so a letter's words may come a batch at a time, with the batches
+    sharing `cos` (`decoder_cosines`)."""
     p = probe_direction / probe_direction.norm()
-    cos = torch.nn.functional.cosine_similarity(p.to(W_dec.device, W_dec.dtype), W_dec, dim=-1)
-    cos = cos.float().cpu()
+    if cos is None:
+        cos = decoder_cosines(W_dec, probe_direction)
     projections = latents.float().cpu() * cos
     probe_projection = acts.to(latents.dtype) @ p.to(latents.dtype)
     main = torch.zeros(cos.numel(), dtype=torch.bool)

@@ -21,7 +21,11 @@ from pydantic import Field
 
 from saeeval import uncertainty
 from saeeval.errors import SaeevalError
-from saeeval.evals.absorption.calculator import letter_absorption
+from saeeval.evals.absorption.calculator import (
+    LetterAbsorption,
+    decoder_cosines,
+    letter_absorption,
+)
 from saeeval.evals.absorption.probes import (
     LatentColumns,
     LinearProbe,
@@ -47,13 +51,18 @@ from saeeval.evals.base import (
     preset_config,
 )
 from saeeval.evals.envelope import build_result
+from saeeval.evals.probing.sae_statistics import sparse_latents_of_rows
+from saeeval.evals.probing.sparse_rows import SparseRows
 from saeeval.evals.working_set import encoded_rows, rows_within_budget
 from saeeval.saes import SAE, LoadedSAE
 
 EVAL_TYPE_ID = "absorption_first_letter"
 # SAE latents of the whole training split are precomputed when they fit in this many floats.
 PRECOMPUTE_LIMIT = 2**28
-# Otherwise latents are computed a few rows at a time, within the working-set budget.
+# Otherwise they are kept as their non-zero entries, up to this many (about 0.35 GB: row, column
+# and value of each); past it, latents are computed a few rows at a time within the working-set
+# budget.
+SPARSE_ENTRIES_LIMIT = 2**24
 
 
 class AbsorptionEvalConfig(EvalConfig):
@@ -253,6 +262,30 @@ def _encode(sae: SAE, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     return encoded_rows(sae, x, max_rows=batch_size)
 
 
+def _letter_absorption_in_batches(
+    sae: SAE, acts: torch.Tensor, batch_size: int, probe_direction: torch.Tensor, row: dict
+) -> LetterAbsorption:
+    """`letter_absorption` of a letter's words, as many at a time as the working-set budget
+    holds their latents and probe projections for: a wide SAE's [n_words, d_sae] latents never
+    exist at once. At widths where the budget holds all the words, one batch, as before."""
+    cos = decoder_cosines(sae.W_dec.detach(), probe_direction)
+    size = rows_within_budget(sae.d_sae, dense_copies=4)  # latents, projections, encoding's two
+    fractions, full = [], []
+    for start in range(0, len(acts), size):
+        part = acts[start : start + size]
+        result = letter_absorption(
+            part,
+            _encode(sae, part, batch_size),
+            sae.W_dec.detach(),
+            probe_direction,
+            row["split_feats"],
+            cos=cos,
+        )
+        fractions += result.absorption_fraction
+        full += result.is_full_absorption
+    return LetterAbsorption(fractions, full)
+
+
 def _rows_within_working_set(d_sae: int) -> int:
     """Rows whose float32 latents, pre-activations and gradient fit in the working-set budget."""
     return rows_within_budget(d_sae, dense_copies=3)
@@ -339,15 +372,28 @@ class AbsorptionEval:
         sae, progress = loaded.sae, context.progress
         batch = config.k_sparse_probe_batch_size
         n_train = len(data.train_labels)
-        # The L1 probe trains where the SAE is, on latents kept there.
+        # The L1 probe trains where the SAE is, on latents kept there: dense when they fit,
+        # otherwise as their non-zero entries (a wide sparse SAE's few per row), so each word is
+        # encoded once and not once per epoch; an SAE too dense for that is encoded as it goes.
+        train_latents: torch.Tensor | SparseRows | None = None
+        chunk_rows = None
         if config.precalc_k_sparse_probe_sae_acts or n_train * sae.d_sae <= PRECOMPUTE_LIMIT:
             train_latents = encoded_rows(sae, data.train_acts, max_rows=batch, on_sae_device=True)
             inputs: torch.Tensor | Callable = train_latents
-        else:  # too large to hold: encode each mini-batch, as SAEBench does by default
-            train_latents = None
+        else:
+            train_latents = sparse_latents_of_rows(
+                sae, data.train_acts, batch, max_entries=SPARSE_ENTRIES_LIMIT
+            )
+            if train_latents is not None:
+                inputs = train_latents.sparse_rows
+            else:  # as SAEBench does by default: encode each mini-batch, a chunk at a time
 
-            def inputs(rows: torch.Tensor) -> torch.Tensor:
-                return encoded_rows(sae, data.train_acts[rows], max_rows=batch, on_sae_device=True)
+                def inputs(rows: torch.Tensor) -> torch.Tensor:
+                    return encoded_rows(
+                        sae, data.train_acts[rows], max_rows=batch, on_sae_device=True
+                    )
+
+                chunk_rows = min(batch, _rows_within_working_set(sae.d_sae))
 
         chunk = min(batch, _rows_within_working_set(sae.d_sae))
         ranking = train_letter_probe(
@@ -361,7 +407,7 @@ class AbsorptionEval:
             weight_decay=1e-6,
             l1_decay=config.k_sparse_probe_l1_decay,
             seed=config.random_seed,
-            chunk_rows=chunk if train_latents is None else None,
+            chunk_rows=chunk_rows,
             device=sae.device,
             progress=progress,
             description=f"absorption: L1 probe on {loaded.sae_id}'s latents",
@@ -370,6 +416,10 @@ class AbsorptionEval:
         kept = probed_latent_ids(ranking, config.max_k_value)
         if train_latents is None:
             train_columns = _encode_columns(sae, data.train_acts, chunk, kept)
+        elif isinstance(train_latents, SparseRows):
+            mask = torch.zeros(sae.d_sae, dtype=torch.bool, device=sae.device)
+            mask[kept.to(sae.device)] = True
+            train_columns = LatentColumns(kept, train_latents.columns(mask).cpu())
         else:
             train_columns = LatentColumns(kept, train_latents[:, kept.to(sae.device)].cpu())
         del train_latents
@@ -403,13 +453,8 @@ class AbsorptionEval:
                     f"k-sparse F1 {row[f'f1_sparse_sae_{k}']:.2f} with {k} latent(s)); "
                     f"its absorption numbers say little"
                 )
-            acts = data.absorption_acts[letter]
-            result = letter_absorption(
-                acts,
-                _encode(sae, acts, batch),
-                sae.W_dec.detach(),
-                data.probe.weight[letter],
-                row["split_feats"],
+            result = _letter_absorption_in_batches(
+                sae, data.absorption_acts[letter], batch, data.probe.weight[letter], row
             )
             n = len(words)
             full = sum(result.is_full_absorption)

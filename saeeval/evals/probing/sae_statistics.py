@@ -26,6 +26,7 @@ from torch import Tensor
 from saeeval.evals.probing.sparse_rows import SparseRows
 from saeeval.evals.probing.text_activations import TextActivations
 from saeeval.evals.working_set import (
+    ENCODE_COPIES_PER_ROW,
     FLOAT32_BYTES,
     in_batches,
     rows_within_budget,
@@ -57,6 +58,10 @@ class _SparseSums:
         local = texts - first
         dense = torch.zeros(int(local[-1]) + 1, self.shape[1], device=latents.device)
         dense.index_add_(0, local, latents)
+        self.add_rows(first, dense)
+
+    def add_rows(self, first: int, dense: Tensor) -> None:
+        """Append the non-zero entries of [b, d_sae] `dense`, whose row i is row first + i."""
         rows, cols = dense.nonzero(as_tuple=True)
         end = self.size + len(rows)
         if end > len(self.values):
@@ -193,6 +198,29 @@ def _latent_sums(
                 scaled.add(texts, weighted)
             del latents, weighted
     return valid.finish(), scaled.finish() if scaled is not None else None
+
+
+def sparse_latents_of_rows(
+    sae: SAE, x: Tensor, batch_rows: int, max_entries: int
+) -> SparseRows | None:
+    """[n, d_sae] float32 latents of the rows of `x` [n, d_in] as their non-zero entries (values
+    bit for bit as encoded), encoded in batches of at most `batch_rows` rows within the
+    working-set budget; None as soon as they pass `max_entries` entries (an SAE too dense to
+    keep this way), so the caller can encode as it goes instead."""
+    # The batches `encoded_rows` makes, so the entries are those of its dense matrix.
+    size = min(batch_rows, rows_within_budget(sae.d_sae, ENCODE_COPIES_PER_ROW))
+    entries = _SparseSums(len(x), sae.d_sae, sae.device)
+
+    def encode(start: int, stop: int) -> Tensor:
+        return sae.encode(x[start:stop].to(sae.device)).float()
+
+    with torch.no_grad():
+        for start, _, latents in in_batches(len(x), size, encode, "SAE encoding batch"):
+            entries.add_rows(start, latents)
+            del latents
+            if entries.size > max_entries:
+                return None
+    return entries.finish()
 
 
 def sums_are_kept_sparse(n_texts: int, d_sae: int) -> bool:
