@@ -577,7 +577,7 @@ def test_absorption_end_to_end_on_the_embedded_model(
         # A random SAE has no latent that tracks letters, and the run says so.
         assert any("no SAE latent tracks" in w for _, sae_id, w in outcome.warnings)
 
-    # Past the precompute limit (a wide SAE), the L1 probe's latents are encoded once and kept
+    # Past the working-set budget (a wide SAE), the L1 probe's latents are encoded once and kept
     # as their non-zero entries: the same letters and metrics as the dense matrix.
     from saeeval.evals.absorption import eval as absorption_eval
 
@@ -588,7 +588,7 @@ def test_absorption_end_to_end_on_the_embedded_model(
         return stores[-1]
 
     absorption_eval_sparse = absorption_eval.sparse_latents_of_rows
-    monkeypatch.setattr(absorption_eval, "PRECOMPUTE_LIMIT", 0)
+    monkeypatch.setattr(absorption_eval, "_dense_train_latents_fit", lambda *_: False)
     monkeypatch.setattr(absorption_eval, "sparse_latents_of_rows", spy)
     wide = run(
         RunRequest(

@@ -53,16 +53,27 @@ from saeeval.evals.base import (
 from saeeval.evals.envelope import build_result
 from saeeval.evals.probing.sae_statistics import sparse_latents_of_rows
 from saeeval.evals.probing.sparse_rows import SparseRows
-from saeeval.evals.working_set import encoded_rows, rows_within_budget
+from saeeval.evals.working_set import (
+    FLOAT32_BYTES,
+    encoded_rows,
+    rows_within_budget,
+    working_set_bytes,
+)
 from saeeval.saes import SAE, LoadedSAE
 
 EVAL_TYPE_ID = "absorption_first_letter"
-# SAE latents of the whole training split are precomputed when they fit in this many floats.
-PRECOMPUTE_LIMIT = 2**28
-# Otherwise they are kept as their non-zero entries, up to this many (about 0.35 GB: row, column
-# and value of each); past it, latents are computed a few rows at a time within the working-set
-# budget.
-SPARSE_ENTRIES_LIMIT = 2**24
+# The L1 probe's training latents are held dense when they fit the working-set budget, else as
+# their non-zero entries while those fit it (row, column and value: 20 bytes each, and buffers
+# that double as they fill), else encoded a few rows at a time for every mini-batch.
+SPARSE_ENTRY_BYTES = 20
+
+
+def _dense_train_latents_fit(n_rows: int, d_sae: int) -> bool:
+    return n_rows * d_sae * FLOAT32_BYTES <= working_set_bytes()
+
+
+def _sparse_entries_limit() -> int:
+    return working_set_bytes() // (2 * SPARSE_ENTRY_BYTES)
 
 
 class AbsorptionEvalConfig(EvalConfig):
@@ -377,12 +388,12 @@ class AbsorptionEval:
         # encoded once and not once per epoch; an SAE too dense for that is encoded as it goes.
         train_latents: torch.Tensor | SparseRows | None = None
         chunk_rows = None
-        if config.precalc_k_sparse_probe_sae_acts or n_train * sae.d_sae <= PRECOMPUTE_LIMIT:
+        if config.precalc_k_sparse_probe_sae_acts or _dense_train_latents_fit(n_train, sae.d_sae):
             train_latents = encoded_rows(sae, data.train_acts, max_rows=batch, on_sae_device=True)
             inputs: torch.Tensor | Callable = train_latents
         else:
             train_latents = sparse_latents_of_rows(
-                sae, data.train_acts, batch, max_entries=SPARSE_ENTRIES_LIMIT
+                sae, data.train_acts, batch, max_entries=_sparse_entries_limit()
             )
             if train_latents is not None:
                 inputs = train_latents.sparse_rows
