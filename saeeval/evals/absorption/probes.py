@@ -49,8 +49,9 @@ def train_letter_probe(
 ) -> LinearProbe:
     """One-vs-rest logistic probe over the 26 letters, trained on `device` (where `x` is).
 
-    `x` is either the input matrix or a function mapping a batch of row indices to inputs, so
-    SAE latents can be computed batch by batch. With `chunk_rows`, each mini-batch is read and
+    `x` is either the input matrix or a function mapping a batch of row indices to inputs (dense,
+    or a torch sparse matrix of a wide SAE's kept latents), so SAE latents can be computed or
+    read batch by batch. With `chunk_rows`, each mini-batch is read and
     differentiated that many rows at a time and the gradients summed (weighted as the batch
     mean), so a wide SAE's latents never exist for a whole batch at once; the step is the same.
     The initial weights and the batch order are drawn on the CPU, so every device starts from
