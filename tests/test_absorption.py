@@ -429,6 +429,19 @@ def test_absorption_of_a_letter_in_batches_of_words(monkeypatch):
     np.testing.assert_allclose(batched.absorption_fraction, fractions, rtol=0, atol=1e-6)
 
 
+def test_decoder_cosines_in_blocks_are_the_whole_matrix_s(monkeypatch):
+    """Each latent's cosine with the probe is its own row's: blocks of latents within the budget
+    give the very values of one cosine over the whole decoder (without its weight-sized
+    temporaries)."""
+    from saeeval.evals.absorption.calculator import decoder_cosines
+
+    generator = torch.Generator().manual_seed(0)
+    W_dec, probe = torch.randn(1000, 64, generator=generator), torch.randn(64, generator=generator)
+    whole = torch.nn.functional.cosine_similarity(probe / probe.norm(), W_dec, dim=-1)
+    monkeypatch.setenv("SAEEVAL_WORKING_SET_MB", str(64 * 4 * 3 * 37 / 2**20))  # 37 latents
+    assert torch.equal(decoder_cosines(W_dec, probe), whole)
+
+
 def test_letter_means_match_saebench_aggregation():
     from sae_bench.evals.absorption.main import _aggregate_results_df
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from saeeval.evals.working_set import rows_within_budget
+
 FULL_ABSORPTION_COS = 0.025
 ABSORPTION_FRACTION_COS = 0.1
 PROJECTION_PROPORTION = 0.4
@@ -34,10 +36,16 @@ class LetterAbsorption:
 
 
 def decoder_cosines(W_dec: torch.Tensor, probe_direction: torch.Tensor) -> torch.Tensor:
-    """[d_sae] float32 on the CPU: each latent's decoder direction's cosine with the probe's."""
-    p = probe_direction / probe_direction.norm()
-    cos = torch.nn.functional.cosine_similarity(p.to(W_dec.device, W_dec.dtype), W_dec, dim=-1)
-    return cos.float().cpu()
+    """[d_sae] float32 on the CPU: each latent's decoder direction's cosine with the probe's.
+    Computed a block of latents at a time within the working-set budget (the same values: each
+    is its own row's), since the whole product and its norms are weight-sized temporaries."""
+    p = (probe_direction / probe_direction.norm()).to(W_dec.device, W_dec.dtype)
+    block = rows_within_budget(W_dec.shape[1], dense_copies=3)
+    cos = [
+        torch.nn.functional.cosine_similarity(p, W_dec[start : start + block], dim=-1)
+        for start in range(0, len(W_dec), block)
+    ]
+    return torch.cat(cos).float().cpu()
 
 
 @torch.no_grad()
