@@ -242,21 +242,17 @@ def test_metrics_and_split_features_match_saebench(k_sparse_setup):
         assert row["split_feats"] == list(ref["split_feats"])
 
 
-def test_chunked_l1_probe_takes_the_same_steps():
-    """Reading each mini-batch a few rows at a time (a wide SAE's streaming path) sums the same
-    gradient, up to float rounding. Adam divides each gradient by its running magnitude, so
-    where a weight's gradient is nearly zero a rounding-sized difference can still move it by a
-    visible amount; the latents each letter ranks highest (all the probe is used for) and all
-    but a few weights must agree, and another seed must not."""
-    x, labels = letter_blobs(40, 32, seed=5)
-    recipe = dict(
-        epochs=5, batch_size=256, lr=1e-2, end_lr=1e-5, weight_decay=1e-6, l1_decay=0.01, seed=3
-    )
+# The L1 probe recipe both streaming-path tests train with.
+L1_RECIPE = dict(
+    epochs=5, batch_size=256, lr=1e-2, end_lr=1e-5, weight_decay=1e-6, l1_decay=0.01, seed=3
+)
 
-    def probe(**changes):
-        return train_letter_probe(lambda rows: x[rows], labels, 32, **{**recipe, **changes})
 
-    whole, chunked, other_seed = probe(), probe(chunk_rows=37), probe(seed=4)
+def _assert_same_probe_steps(candidate, reference, other_seed) -> None:
+    """Adam divides each gradient by its running magnitude, so where a weight's gradient is
+    nearly zero a rounding-sized difference can still move it by a visible amount: the latents
+    each letter ranks highest (all the probe is used for) and all but a few weights must agree
+    with the reference, and a probe trained from another seed must not."""
 
     def close(a, b):
         return torch.isclose(a.weight, b.weight, rtol=1e-4, atol=1e-5).float().mean().item()
@@ -264,15 +260,27 @@ def test_chunked_l1_probe_takes_the_same_steps():
     def top4(p):
         return torch.topk(p.weight, 4, dim=1).indices
 
-    assert close(chunked, whole) > 0.99 and close(other_seed, whole) < 0.5
-    assert torch.equal(top4(chunked), top4(whole))
-    torch.testing.assert_close(chunked.bias, whole.bias, rtol=1e-4, atol=1e-5)
+    assert close(candidate, reference) > 0.99 and close(other_seed, reference) < 0.5
+    assert torch.equal(top4(candidate), top4(reference))
+    torch.testing.assert_close(candidate.bias, reference.bias, rtol=1e-4, atol=1e-5)
+
+
+def test_chunked_l1_probe_takes_the_same_steps():
+    """Reading each mini-batch a few rows at a time (a wide SAE's streaming path) sums the same
+    gradient, up to float rounding."""
+    x, labels = letter_blobs(40, 32, seed=5)
+
+    def probe(**changes):
+        return train_letter_probe(lambda rows: x[rows], labels, 32, **{**L1_RECIPE, **changes})
+
+    whole, chunked, other_seed = probe(), probe(chunk_rows=37), probe(seed=4)
+    _assert_same_probe_steps(chunked, whole, other_seed)
 
 
 def test_l1_probe_on_sparse_rows_takes_the_same_steps():
     """A wide SAE's training latents kept as their non-zero entries give the probe sparse
     batches: the same objective and steps as the dense rows, up to the rounding of a sparse
-    against a dense matrix product (judged as in the chunked test above)."""
+    against a dense matrix product."""
     from saeeval.evals.probing.sparse_rows import SparseRows
 
     x, labels = letter_blobs(40, 32, seed=5)
@@ -280,25 +288,13 @@ def test_l1_probe_on_sparse_rows_takes_the_same_steps():
     assert 0.2 < (x == 0).float().mean() < 0.8
     rows, cols = x.nonzero(as_tuple=True)
     sparse = SparseRows(rows, cols, x[rows, cols], tuple(x.shape))
-    recipe = dict(
-        epochs=5, batch_size=256, lr=1e-2, end_lr=1e-5, weight_decay=1e-6, l1_decay=0.01, seed=3
-    )
 
     def probe(inputs, **changes):
-        return train_letter_probe(inputs, labels, 32, **{**recipe, **changes})
+        return train_letter_probe(inputs, labels, 32, **{**L1_RECIPE, **changes})
 
     dense = probe(lambda picked: x[picked])
     from_sparse, other_seed = probe(sparse.sparse_rows), probe(sparse.sparse_rows, seed=4)
-
-    def close(a, b):
-        return torch.isclose(a.weight, b.weight, rtol=1e-4, atol=1e-5).float().mean().item()
-
-    def top4(p):
-        return torch.topk(p.weight, 4, dim=1).indices
-
-    assert close(from_sparse, dense) > 0.99 and close(other_seed, dense) < 0.5
-    assert torch.equal(top4(from_sparse), top4(dense))
-    torch.testing.assert_close(from_sparse.bias, dense.bias, rtol=1e-4, atol=1e-5)
+    _assert_same_probe_steps(from_sparse, dense, other_seed)
 
 
 def test_k_sparse_probes_read_only_the_latents_they_rank(k_sparse_setup):
@@ -421,7 +417,7 @@ def test_absorption_of_a_letter_in_batches_of_words(monkeypatch):
     fractions = whole.absorption_fraction
     assert 0 < sum(0 < f < 1 for f in fractions) and 0 < sum(whole.is_full_absorption) < 40
     monkeypatch.setenv("SAEEVAL_WORKING_SET_MB", str(96 * 4 * 4 * 7 / 2**20))  # 7 words a batch
-    batched = _letter_absorption_in_batches(sae, acts, 64, probe, {"split_feats": [0]})
+    batched = _letter_absorption_in_batches(sae, acts, 64, probe, [0])
     # Word by word the same, up to the rounding of the probe projection P, a float32 product
     # over 7 rows here and 40 there: a few ulps of P, which a fraction taken of P - M can carry
     # as ~1e-7 absolute (measured: 9e-8 at most).
@@ -543,12 +539,12 @@ def test_absorption_end_to_end_on_the_embedded_model(
     ]
     overrides = {"absorption": {"max_words_per_letter": 60}}
 
-    def run_one(sae, cache):
+    def run_one(sae, cache, out="out"):
         return run(
             RunRequest(
                 saes=[str(sae)],
                 evals=["absorption"],
-                out=tmp_path / "out",
+                out=tmp_path / out,
                 device="cpu",
                 overrides=overrides,
             ),
@@ -603,18 +599,7 @@ def test_absorption_end_to_end_on_the_embedded_model(
     absorption_eval_sparse = absorption_eval.sparse_latents_of_rows
     monkeypatch.setattr(absorption_eval, "_dense_train_latents_fit", lambda *_: False)
     monkeypatch.setattr(absorption_eval, "sparse_latents_of_rows", spy)
-    wide = run(
-        RunRequest(
-            saes=[str(saes[0])],
-            evals=["absorption"],
-            out=tmp_path / "wide",
-            device="cpu",
-            overrides=overrides,
-        ),
-        log=lambda m: None,
-        model_loader=lambda *_: embedded_model,
-        cache=second_cache,
-    )
+    wide = run_one(saes[0], second_cache, out="wide")
     assert len(stores) == 1 and stores[0] is not None
     dense_result = json.loads(first.written[0][2].read_text())
     sparse_result = json.loads(wide.written[0][2].read_text())

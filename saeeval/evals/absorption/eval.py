@@ -274,7 +274,11 @@ def _encode(sae: SAE, x: torch.Tensor, batch_size: int) -> torch.Tensor:
 
 
 def _letter_absorption_in_batches(
-    sae: SAE, acts: torch.Tensor, batch_size: int, probe_direction: torch.Tensor, row: dict
+    sae: SAE,
+    acts: torch.Tensor,
+    batch_size: int,
+    probe_direction: torch.Tensor,
+    main_feature_ids: list[int],
 ) -> LetterAbsorption:
     """`letter_absorption` of a letter's words, as many at a time as the working-set budget
     holds their latents and probe projections for: a wide SAE's [n_words, d_sae] latents never
@@ -289,7 +293,7 @@ def _letter_absorption_in_batches(
             _encode(sae, part, batch_size),
             sae.W_dec.detach(),
             probe_direction,
-            row["split_feats"],
+            main_feature_ids,
             cos=cos,
         )
         fractions += result.absorption_fraction
@@ -465,7 +469,11 @@ class AbsorptionEval:
                     f"its absorption numbers say little"
                 )
             result = _letter_absorption_in_batches(
-                sae, data.absorption_acts[letter], batch, data.probe.weight[letter], row
+                sae,
+                data.absorption_acts[letter],
+                batch,
+                data.probe.weight[letter],
+                row["split_feats"],
             )
             n = len(words)
             full = sum(result.is_full_absorption)
