@@ -117,3 +117,23 @@ def test_bfloat16_runs_end_to_end_on_cuda(tmp_path, pca_sae):
     core = results["core"]["eval_result_metrics"]
     assert 0.5 < core["reconstruction_quality"]["explained_variance"] <= 1.0
     assert 0.5 < core["model_behavior_preservation"]["kl_div_score"] <= 1.0
+
+
+@pytest.mark.parametrize("architecture", ["topk", "jumprelu"])
+def test_blocks_of_latents_on_cuda_give_the_dense_latents(architecture):
+    """The wide-SAE encoder (a block of latents at a time) on the GPU: the latents the dense
+    encoder gives there, to the rounding of another matrix-product kernel."""
+    from helpers import random_sae
+
+    from saeeval.saes.column_blocks import encode_entries
+
+    sae = random_sae(architecture, 64, 4096, DEFAULT_HOOK, seed=1).to("cuda")
+    x = torch.randn(300, 64, generator=torch.Generator().manual_seed(2)).to("cuda")
+    with torch.no_grad():
+        want = sae.encode(x)
+        entries = encode_entries(sae, x, 1000)
+    assert entries.values.device.type == "cuda"
+    got = torch.zeros_like(want)
+    got[entries.rows, entries.cols] = entries.values
+    assert torch.equal(got != 0, want != 0)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)

@@ -93,25 +93,49 @@ def test_sae_pooling_and_ablation_match_saebench(setup, tmp_path, architecture, 
 
 @pytest.mark.parametrize("normalised", [False, True], ids=["plain", "layer-norm"])
 def test_sparse_sums_hold_the_dense_sums(setup, normalised):
-    """Kept sparse, the per-text sums are the dense ones: bit for bit for texts encoded in one
-    batch, to float32 rounding for texts split between batches (their parts are added in
-    another order). Batches of 7 rows split most texts here."""
+    """Kept sparse, the per-text sums are the dense ones bit for bit, however the batches split
+    the texts: a text split between batches is still summed in one sequence (batches of 7 rows
+    split most texts here, 13 rows split them elsewhere)."""
     _, _, _, ours, _ = setup
     sae = random_sae("topk", 64, 96, HOOK, seed=4, model_name="tiny-llama", k=6)
     if normalised:
         sae.cfg.normalize_activations = "layer_norm"
-    dense = sae_statistics_of_texts(sae, ours, batch_rows=7, sparse=False)
-    sparse = sae_statistics_of_texts(sae, ours, batch_rows=7, sparse=True)
-    assert isinstance(sparse.valid_sum, SparseRows) and sparse.is_sparse and not dense.is_sparse
-    assert (sparse.scaled_sum is not None) == normalised == (dense.scaled_sum is not None)
-    assert len(sparse.valid_sum.values) == int((dense.valid_sum != 0).sum())  # non-zeros only
-    torch.testing.assert_close(sparse.valid_sum.to_dense(), dense.valid_sum, rtol=1e-6, atol=1e-6)
-    whole = sae_statistics_of_texts(sae, ours, batch_rows=len(ours.rows), sparse=True)
-    assert torch.equal(whole.valid_sum.to_dense(), sae_statistics_of_texts(sae, ours).valid_sum)
     mask = torch.arange(96) % 3 == 0
-    torch.testing.assert_close(
-        sparse.all_sum_columns(mask), dense.all_sum_columns(mask), rtol=1e-6, atol=1e-6
+    for rows in (7, 13, len(ours.rows)):
+        # The same batches on both sides: a matrix product's rounding may depend on its rows.
+        dense = sae_statistics_of_texts(sae, ours, batch_rows=rows, sparse=False)
+        assert (dense.scaled_sum is not None) == normalised and not dense.is_sparse
+        sparse = sae_statistics_of_texts(sae, ours, batch_rows=rows, sparse=True)
+        assert isinstance(sparse.valid_sum, SparseRows) and sparse.is_sparse
+        assert len(sparse.valid_sum.values) == int((dense.valid_sum != 0).sum())  # non-zeros
+        assert torch.equal(sparse.valid_sum.to_dense(), dense.valid_sum), rows
+        if normalised:
+            assert torch.equal(sparse.scaled_sum.to_dense(), dense.scaled_sum), rows
+        assert torch.equal(sparse.all_sum_columns(mask), dense.all_sum_columns(mask))
+
+
+@pytest.mark.parametrize("architecture", ["topk", "jumprelu"])
+def test_sparse_sums_of_latents_encoded_in_blocks(setup, monkeypatch, architecture):
+    """With a budget too small for 128 dense rows, the wide-SAE path: 1,024 rows at a time, a
+    block of latents at a time. Its sums are the dense ones to rounding (a narrow block's matrix
+    product may sum its 64 products in another order: see tests/test_column_blocks.py)."""
+    import saeeval.evals.working_set as working_set
+
+    _, _, _, ours, _ = setup
+    sae = random_sae(architecture, 64, 96, HOOK, seed=4, model_name="tiny-llama", k=6)
+    sae.cfg.normalize_activations = "layer_norm"  # the scaled sums too
+    dense = sae_statistics_of_texts(sae, ours, sparse=False)
+    widths = []
+    encode = working_set.encode_entries
+    monkeypatch.setattr(
+        working_set, "encode_entries", lambda *a, **kw: widths.append(a[2]) or encode(*a, **kw)
     )
+    monkeypatch.setenv("SAEEVAL_WORKING_SET_MB", "0.1")  # 91 dense rows of 96 latents
+    blocked = sae_statistics_of_texts(sae, ours, sparse=True)
+    assert widths and set(widths) == {8} and blocked.is_sparse
+    for got, want in ((blocked.valid_sum, dense.valid_sum), (blocked.scaled_sum, dense.scaled_sum)):
+        torch.testing.assert_close(got.to_dense(), want, rtol=1e-5, atol=1e-5)
+        assert len(got.values) == int((want != 0).sum())
 
 
 def test_sparse_latents_of_rows_are_the_encoded_rows(setup):

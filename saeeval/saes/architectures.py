@@ -99,6 +99,12 @@ class ArchitectureSpec:
                           `metadata.training_architecture`, which tells the two apart on load.
                           Its config fields then live in `metadata.training_architecture_details`,
                           where SAELens writes them.
+    independent_latents:  each latent reads only its own encoder column and per-latent
+                          parameters, so any block of latents can be encoded on its own
+                          (saeeval.saes.column_blocks).
+    top_k_entries:        for an encoder that keeps the k largest latents of a row: (sae, sae_in)
+                          -> the kept (values, indices), ranked by |value|; a block's k largest
+                          hold every latent the row keeps from that block.
     """
 
     name: str
@@ -114,6 +120,8 @@ class ArchitectureSpec:
     decoder_is_affine: bool = True
     training_architecture: str | None = None
     tied_encoder: bool = False
+    independent_latents: bool = False
+    top_k_entries: Callable[[SAE, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
 
     def parameter_shapes(self, d_in: int, d_sae: int) -> dict[str, tuple[int, ...]]:
         """Every parameter's shape (the common ones first), for building and checking SAEs."""
@@ -153,21 +161,38 @@ def _encode_jumprelu(sae: SAE, sae_in: torch.Tensor) -> torch.Tensor:
     return torch.relu(pre) * (pre > sae.threshold).to(pre.dtype)
 
 
-def _encode_topk(sae: SAE, sae_in: torch.Tensor) -> torch.Tensor:
+def _ranked_pre_activation(sae: SAE, sae_in: torch.Tensor) -> torch.Tensor:
     pre = _pre_activation(sae, sae_in)
     if sae.cfg.rescale_acts_by_decoder_norm:
         pre = pre * sae.W_dec.norm(dim=-1)
-    values, indices = torch.topk(pre, k=sae.cfg.k, dim=-1, sorted=False)
-    return torch.zeros_like(pre).scatter_(-1, indices, values.relu())
+    return pre
+
+
+def _topk_entries(sae: SAE, sae_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The values (ReLU'd) and latent indices of the k largest pre-activations per row."""
+    values, indices = torch.topk(_ranked_pre_activation(sae, sae_in), k=sae.cfg.k, sorted=False)
+    return values.relu(), indices
+
+
+def _abstopk_entries(sae: SAE, sae_in: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """SAELens' AbsTopK: the signed values and indices of the k pre-activations largest in |.|."""
+    pre = _ranked_pre_activation(sae, sae_in)
+    indices = torch.topk(pre.abs(), k=sae.cfg.k, dim=-1, sorted=False).indices
+    return pre.gather(-1, indices), indices
+
+
+def _scattered(sae: SAE, entries: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    values, indices = entries
+    dense = values.new_zeros(*values.shape[:-1], sae.cfg.d_sae)
+    return dense.scatter_(-1, indices, values)
+
+
+def _encode_topk(sae: SAE, sae_in: torch.Tensor) -> torch.Tensor:
+    return _scattered(sae, _topk_entries(sae, sae_in))
 
 
 def _encode_abstopk(sae: SAE, sae_in: torch.Tensor) -> torch.Tensor:
-    """SAELens' AbsTopK: rank by |pre|, keep the signed values of the k largest."""
-    pre = _pre_activation(sae, sae_in)
-    if sae.cfg.rescale_acts_by_decoder_norm:
-        pre = pre * sae.W_dec.norm(dim=-1)
-    indices = torch.topk(pre.abs(), k=sae.cfg.k, dim=-1, sorted=False).indices
-    return torch.zeros_like(pre).scatter_(-1, indices, pre.gather(-1, indices))
+    return _scattered(sae, _abstopk_entries(sae, sae_in))
 
 
 def _encode_matching_pursuit(sae: SAE, sae_in: torch.Tensor) -> torch.Tensor:
@@ -274,6 +299,7 @@ STANDARD = ArchitectureSpec(
     encode=_encode_standard,
     saelens_architecture="standard",
     saelens_class="StandardSAE",
+    independent_latents=True,
 )
 TOPK = ArchitectureSpec(
     name="topk",
@@ -284,6 +310,7 @@ TOPK = ArchitectureSpec(
     config_fields={"k": _identity, "rescale_acts_by_decoder_norm": bool},
     check_config=_topk_config_problem,
     decoder_weights=_topk_decoder,
+    top_k_entries=_topk_entries,
 )
 JUMPRELU = ArchitectureSpec(
     name="jumprelu",
@@ -291,6 +318,7 @@ JUMPRELU = ArchitectureSpec(
     encode=_encode_jumprelu,
     saelens_architecture="jumprelu",
     saelens_class="JumpReLUSAE",
+    independent_latents=True,
 )
 GATED = ArchitectureSpec(
     name="gated",
@@ -299,6 +327,7 @@ GATED = ArchitectureSpec(
     saelens_architecture="gated",
     saelens_class="GatedSAE",
     encoder_bias="b_mag",
+    independent_latents=True,
 )
 
 ABSTOPK = ArchitectureSpec(
@@ -310,6 +339,7 @@ ABSTOPK = ArchitectureSpec(
     config_fields={"k": _identity, "rescale_acts_by_decoder_norm": bool},
     check_config=_topk_config_problem,
     decoder_weights=_topk_decoder,
+    top_k_entries=_abstopk_entries,
 )
 MATRYOSHKA_BATCHTOPK = ArchitectureSpec(
     name="matryoshka_batchtopk",
@@ -320,6 +350,7 @@ MATRYOSHKA_BATCHTOPK = ArchitectureSpec(
     config_fields={"matryoshka_widths": _int_list},
     check_config=_matryoshka_config_problem,
     training_architecture="matryoshka_batchtopk",
+    independent_latents=True,
 )
 
 MATCHING_PURSUIT = ArchitectureSpec(

@@ -9,6 +9,9 @@ only per-text data of the SAE's width kept is one [n_texts, d_sae] float32 sum (
 that normalise their input at run time). When that sum would take more than the budget (wide
 SAEs: 4 MB a text at 1M latents), `sae_statistics_of_texts` and `pooled_latents_of_texts` keep
 only its non-zero entries (`SparseRows`); a TopK SAE's text of 128 tokens has at most 128 k.
+Those sums read each batch's latents as non-zero entries (`latent_entries_in_batches`, which
+encodes an SAE too wide for big dense batches a block of latents at a time) and add them in the
+dense sums' order, so both give the same bits.
 Everything here lives on the SAE's device, so on a GPU the sums, and the probes, attributions and
 ablations that read them, are computed there. The sums over every position are never
 materialised: masked positions hold the zero vector, whose latents are the same everywhere, so
@@ -26,9 +29,9 @@ from torch import Tensor
 from saeeval.evals.probing.sparse_rows import SparseRows
 from saeeval.evals.probing.text_activations import TextActivations
 from saeeval.evals.working_set import (
-    ENCODE_COPIES_PER_ROW,
     FLOAT32_BYTES,
     in_batches,
+    latent_entries_in_batches,
     rows_within_budget,
     working_set_bytes,
 )
@@ -39,8 +42,10 @@ DENSE_COPIES_PER_ROW = 3
 
 
 class _SparseSums:
-    """Per-text sums gathered batch by batch as sparse entries. Rows arrive in text order, so a
-    batch covers a run of consecutive texts; a text split between batches is summed at the end.
+    """Per-row sums gathered batch by batch as sparse entries. Rows (texts) arrive in order, so
+    a batch covers a run of consecutive rows; the batch's last row may go on in the next batch,
+    so its sums wait for it. Each row's sums are thus added in one sequence, entry by entry in
+    the order the entries came: the dense sums' arithmetic, bit for bit, whatever the batches.
 
     The entries go into three buffers that double when full, not into a list of small tensors:
     thousands of small tensors kept between each batch's large temporaries fragment the heap,
@@ -52,17 +57,24 @@ class _SparseSums:
         self.rows = torch.empty(0, dtype=torch.long, device=device)
         self.cols = torch.empty(0, dtype=torch.long, device=device)
         self.values = torch.empty(0, device=device)
+        self.waiting: tuple[Tensor, Tensor, Tensor] | None = None  # the last row's sums
 
-    def add(self, texts: Tensor, latents: Tensor) -> None:
-        first = int(texts[0])
-        local = texts - first
-        dense = torch.zeros(int(local[-1]) + 1, self.shape[1], device=latents.device)
-        dense.index_add_(0, local, latents)
-        self.add_rows(first, dense)
+    def add_entries(self, rows: Tensor, cols: Tensor, values: Tensor) -> None:
+        """Add float32 entries (row, col, value); rows must not go below the last batch's."""
+        if self.waiting is not None:
+            rows, cols, values = (
+                torch.cat(pair) for pair in zip(self.waiting, (rows, cols, values), strict=True)
+            )
+        if len(rows) == 0:
+            return
+        keys, where = torch.unique(rows * self.shape[1] + cols, return_inverse=True)
+        sums = torch.zeros(len(keys), device=values.device).index_add_(0, where, values)
+        rows, cols = keys // self.shape[1], keys % self.shape[1]
+        last = rows == rows[-1]
+        self.waiting = rows[last], cols[last], sums[last]
+        self._append(rows[~last], cols[~last], sums[~last])
 
-    def add_rows(self, first: int, dense: Tensor) -> None:
-        """Append the non-zero entries of [b, d_sae] `dense`, whose row i is row first + i."""
-        rows, cols = dense.nonzero(as_tuple=True)
+    def _append(self, rows: Tensor, cols: Tensor, values: Tensor) -> None:
         end = self.size + len(rows)
         if end > len(self.values):
             capacity = max(end, 2 * len(self.values), 2**16)
@@ -70,30 +82,20 @@ class _SparseSums:
                 torch.cat([buffer[: self.size], buffer.new_empty(capacity - self.size)])
                 for buffer in (self.rows, self.cols, self.values)
             )
-        self.rows[self.size : end] = rows + first
+        self.rows[self.size : end] = rows
         self.cols[self.size : end] = cols
-        self.values[self.size : end] = dense[rows, cols]
+        self.values[self.size : end] = values
         self.size = end
 
     def finish(self) -> SparseRows:
+        if self.waiting is not None:
+            self._append(*self.waiting)
+            self.waiting = None
         rows, cols, values = (b[: self.size] for b in (self.rows, self.cols, self.values))
         keys, where = torch.unique(rows * self.shape[1] + cols, return_inverse=True)
         summed = torch.zeros(len(keys), device=values.device).index_add_(0, where, values)
         self.rows = self.cols = self.values = None  # free the buffers before the caller goes on
         return SparseRows(keys // self.shape[1], keys % self.shape[1], summed, self.shape)
-
-
-class _DenseSums:
-    """Per-text sums in one dense [n_texts, d_sae] float32 tensor (`_SparseSums`' interface)."""
-
-    def __init__(self, n_texts: int, d_sae: int, device):
-        self.sums = torch.zeros(n_texts, d_sae, device=device)
-
-    def add(self, texts: Tensor, latents: Tensor) -> None:
-        self.sums.index_add_(0, texts, latents)
-
-    def finish(self) -> Tensor:
-        return self.sums
 
 
 def _columns(sums: Tensor | SparseRows, mask: Tensor) -> Tensor:
@@ -173,11 +175,12 @@ def _latent_sums(
     """[n_texts, d_sae] float32 sums of each text's valid latents, and (when `with_scaled` and the
     SAE normalises at run time) of its latents times their de-normalisation scale; as
     `SparseRows` when `sparse`."""
-    text_index = acts.text_index.to(sae.device)
     scaled_too = with_scaled and denormalisation_scale(sae, acts.rows[:1]) is not None
-    sums = _SparseSums if sparse else _DenseSums
-    valid = sums(len(acts), sae.d_sae, sae.device)
-    scaled = sums(len(acts), sae.d_sae, sae.device) if scaled_too else None
+    if sparse:
+        return _sparse_latent_sums(sae, acts, scaled_too, batch_rows)
+    text_index = acts.text_index.to(sae.device)
+    valid = torch.zeros(len(acts), sae.d_sae, device=sae.device)
+    scaled = torch.zeros(len(acts), sae.d_sae, device=sae.device) if scaled_too else None
 
     def encode(start: int, stop: int) -> tuple[Tensor, Tensor | None]:
         rows = acts.rows[start:stop].to(sae.device, sae.dtype)
@@ -193,10 +196,30 @@ def _latent_sums(
             len(acts.rows), size, encode, "SAE encoding batch"
         ):
             texts = text_index[start:stop]
-            valid.add(texts, latents)
+            valid.index_add_(0, texts, latents)
             if scaled is not None:
-                scaled.add(texts, weighted)
+                scaled.index_add_(0, texts, weighted)
             del latents, weighted
+    return valid, scaled
+
+
+def _sparse_latent_sums(
+    sae: SAE, acts: TextActivations, scaled_too: bool, batch_rows: int | None
+) -> tuple[SparseRows, SparseRows | None]:
+    """`_latent_sums` kept as non-zero entries: each batch's latents arrive as entries
+    (`latent_entries_in_batches`) and are summed per text and latent in row order, as the
+    dense sums are."""
+    text_index = acts.text_index.to(sae.device)
+    valid = _SparseSums(len(acts), sae.d_sae, sae.device)
+    scaled = _SparseSums(len(acts), sae.d_sae, sae.device) if scaled_too else None
+    for start, stop, entries in latent_entries_in_batches(sae, acts.rows, batch_rows):
+        texts = text_index[start:stop][entries.rows]
+        valid.add_entries(texts, entries.cols, entries.values.float())
+        if scaled is not None:
+            rows = acts.rows[start:stop].to(sae.device, sae.dtype)
+            scale = denormalisation_scale(sae, rows).squeeze(-1)[entries.rows]
+            scaled.add_entries(texts, entries.cols, (entries.values * scale).float())
+        del entries
     return valid.finish(), scaled.finish() if scaled is not None else None
 
 
@@ -207,19 +230,12 @@ def sparse_latents_of_rows(
     bit for bit as encoded), encoded in batches of at most `batch_rows` rows within the
     working-set budget; None as soon as they pass `max_entries` entries (an SAE too dense to
     keep this way), so the caller can encode as it goes instead."""
-    # The batches `encoded_rows` makes, so the entries are those of its dense matrix.
-    size = min(batch_rows, rows_within_budget(sae.d_sae, ENCODE_COPIES_PER_ROW))
     entries = _SparseSums(len(x), sae.d_sae, sae.device)
-
-    def encode(start: int, stop: int) -> Tensor:
-        return sae.encode(x[start:stop].to(sae.device)).float()
-
-    with torch.no_grad():
-        for start, _, latents in in_batches(len(x), size, encode, "SAE encoding batch"):
-            entries.add_rows(start, latents)
-            del latents
-            if entries.size > max_entries:
-                return None
+    for start, _, batch in latent_entries_in_batches(sae, x, batch_rows):
+        entries.add_entries(batch.rows + start, batch.cols, batch.values.float())
+        del batch
+        if entries.size > max_entries:
+            return None
     return entries.finish()
 
 
