@@ -70,14 +70,6 @@ class _ColumnBlock:
             setattr(self, name, value)
 
 
-def sae_input(sae: SAE, x: Tensor) -> Tensor:
-    """What the encoder of `sae` multiplies: `x` in its dtype, normalised, less b_dec."""
-    sae_in, _ = sae._normalise(x.to(sae.dtype))
-    if sae.cfg.apply_b_dec_to_input:
-        sae_in = sae_in - sae.b_dec
-    return sae_in
-
-
 class TooManyEntries(MemoryError):
     """A batch's non-zero latents would pass the entry limit (an SAE far from sparse): a
     `MemoryError`, so batch loops that back off on running out of memory retry fewer rows."""
@@ -91,7 +83,7 @@ def encode_entries(
     `max_entries` (a TopK SAE keeps at most k a row, so only other architectures can)."""
     if not encodes_in_column_blocks(sae):
         raise ValueError(f"a {sae.cfg.architecture} SAE cannot be encoded in blocks of latents")
-    sae_in = sae_input(sae, x)
+    sae_in, _ = sae.encoder_input(x)
     spec, d_sae = sae.spec, sae.d_sae
     blocks = [(start, min(d_sae, start + block_width)) for start in range(0, d_sae, block_width)]
     if spec.top_k_entries is None:

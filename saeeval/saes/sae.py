@@ -178,23 +178,25 @@ class SAE(nn.Module):
 
     # -- encode / decode --------------------------------------------------------------------------
 
-    def _latents(self, sae_in: torch.Tensor) -> torch.Tensor:
+    def encoder_input(self, x: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """What the architecture's encoder reads (`x` in the SAE's dtype, normalised, less b_dec
+        where the config says so), and the normalisation state `decode` needs to undo."""
+        sae_in, state = self._normalise(x.to(self.dtype))
         if self.cfg.apply_b_dec_to_input:
             sae_in = sae_in - self.b_dec
-        return self.spec.encode(self, sae_in)
+        return sae_in, state
 
     def _decoder_weights(self) -> torch.Tensor:
         return self.spec.decoder_weights(self)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        sae_in, _ = self._normalise(x.to(self.dtype))
-        return self._latents(sae_in)
+        return self.spec.encode(self, self.encoder_input(x)[0])
 
     def encode_with_norm_state(self, x: torch.Tensor) -> tuple[torch.Tensor, Any]:
         """Latents of `x` and the input-normalisation state `decode` needs to undo it, for
         callers that decode edited latents (the unlearning clamp)."""
-        sae_in, state = self._normalise(x.to(self.dtype))
-        return self._latents(sae_in), state
+        sae_in, state = self.encoder_input(x)
+        return self.spec.encode(self, sae_in), state
 
     def decode(self, latents: torch.Tensor, norm_state: Any = None) -> torch.Tensor:
         x_hat = latents @ self._decoder_weights()
@@ -205,8 +207,8 @@ class SAE(nn.Module):
 
     def encode_decode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Latents and reconstruction of `x` (any leading shape), undoing input normalisation."""
-        sae_in, state = self._normalise(x.to(self.dtype))
-        latents = self._latents(sae_in)
+        sae_in, state = self.encoder_input(x)
+        latents = self.spec.encode(self, sae_in)
         return latents, self.decode(latents, state)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
