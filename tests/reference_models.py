@@ -146,13 +146,16 @@ def hooked_transformer_twin(hf_model, tokenizer=None, **overrides) -> HookedTran
     """A HookedTransformer holding `hf_model`'s weights, converted the way TransformerLens does."""
     cfg = twin_config(hf_model, **overrides)
     if tokenizer is not None and not tokenizer.name_or_path:
-        # TransformerLens reloads the tokenizer by path, so an in-memory one goes to disk first.
+        # TransformerLens reloads the tokenizer by path while it builds the model, so an
+        # in-memory one goes to disk for that long.
         from transformers import AutoTokenizer
 
-        folder = tempfile.mkdtemp(prefix="twin-tokenizer-")
-        tokenizer.save_pretrained(folder)
-        tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = HookedTransformer(cfg, tokenizer=tokenizer, move_to_device=False)
+        with tempfile.TemporaryDirectory(prefix="twin-tokenizer-") as folder:
+            tokenizer.save_pretrained(folder)
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+            model = HookedTransformer(cfg, tokenizer=tokenizer, move_to_device=False)
+    else:
+        model = HookedTransformer(cfg, tokenizer=tokenizer, move_to_device=False)
     state = WEIGHT_CONVERSIONS[hf_model.config.model_type](hf_model, cfg)
     missing, unexpected = model.load_state_dict(state, strict=False)
     # Left to the twin's own initialisation: buffers (causal masks, rotary tables) and biases the
