@@ -3,12 +3,41 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
 import torch
 
+from saeeval.activations import ActivationCache
 from saeeval.saes import ARCHITECTURE_SPECS, SAE, SAEConfig, save_sae
+
+
+class RecordingCache(ActivationCache):
+    """The real activation cache, also noting each entry asked for: per kind, (folder, complete
+    already?) and the model identities the keys named."""
+
+    def __init__(self):
+        super().__init__()
+        self.asked: dict[str, set[tuple[str, bool]]] = defaultdict(set)
+        self.models: dict[str, set[str]] = defaultdict(set)
+
+    def entry(self, kind, fields):
+        entry = super().entry(kind, fields)
+        self.asked[kind].add((entry.folder.name, entry.complete))
+        self.models[kind].add(fields.get("model"))
+        return entry
+
+    def forget(self) -> None:
+        """Forget what was asked for so far (before another run on the same cache)."""
+        self.asked.clear()
+        self.models.clear()
+
+    def assert_keys_name(self, model) -> None:
+        """Every entry asked for was keyed by `model`'s weights, dtype and device."""
+        assert self.models, "no cache entry was asked for"
+        for kind, models in self.models.items():
+            assert models == {model.cache_identity}, (kind, models)
 
 
 def random_sae(

@@ -9,7 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from helpers import assert_intervals_match_headlines, random_sae, saebench_schema, saved
+from helpers import (
+    RecordingCache,
+    assert_intervals_match_headlines,
+    random_sae,
+    saebench_schema,
+    saved,
+)
 from reference_models import hooked_transformer_twin, reference_sae
 from tiny_models import char_tokenizer, tiny_model
 
@@ -526,7 +532,6 @@ def test_absorption_end_to_end_on_the_embedded_model(
 
     import jsonschema
 
-    from saeeval.activations import ActivationCache
     from saeeval.runner import RunRequest, run
 
     hook = "blocks.6.hook_resid_post"
@@ -553,11 +558,13 @@ def test_absorption_end_to_end_on_the_embedded_model(
             cache=cache,
         )
 
-    first_cache, second_cache = ActivationCache(), ActivationCache()
+    first_cache, second_cache = RecordingCache(), RecordingCache()
     first = run_one(saes[0], first_cache)
     second = run_one(saes[1], second_cache)
     assert first_cache.model_forward_passes > 0
     assert second_cache.model_forward_passes == 0  # prompts and probe all from the cache
+    assert {"prompt-acts", "absorption-letter-probe"} <= set(first_cache.models)
+    first_cache.assert_keys_name(embedded_model)
 
     schema = saebench_schema("absorption_first_letter")
     for outcome in (first, second):

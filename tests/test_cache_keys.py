@@ -4,15 +4,17 @@ A stale cache is a wrong number with no error, so each test changes one input (m
 model dtype, hook, context length, seed, data size, the code's version) and asserts that every
 cache entry depending on it is computed afresh rather than read back. The cache is the real one,
 on disk; it only also records which entries were asked for and whether they were complete.
+
+The model's device cannot change on a machine with one device. Every run here checks instead that
+each entry's key names the model by its cache identity, which names the device type; the CUDA
+tests run one cache on both devices.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import pytest
 import torch
-from helpers import random_sae, saved
+from helpers import RecordingCache, random_sae, saved
 from test_runner import SMALL as CORE_SMALL
 from test_runner import text_file  # noqa: F401  (fixture)
 from test_unlearning_eval import SMALL as UNLEARNING_SMALL
@@ -23,7 +25,6 @@ import saeeval.evals.core as core
 import saeeval.evals.probing.scr_tpp as scr_tpp
 import saeeval.evals.probing.sparse_probing as sparse_probing
 import saeeval.evals.unlearning.eval as unlearning
-from saeeval.activations import ActivationCache
 from saeeval.runner import RunRequest, run
 
 PROBING = ["sparse_probing", "scr", "tpp"]
@@ -55,19 +56,6 @@ PROBING_TINY = {
 }
 
 
-class RecordingCache(ActivationCache):
-    """The activation cache, noting each entry asked for: (kind, folder, complete already?)."""
-
-    def __init__(self):
-        super().__init__()
-        self.asked: dict[str, set[tuple[str, bool]]] = defaultdict(set)
-
-    def entry(self, kind, fields):
-        entry = super().entry(kind, fields)
-        self.asked[kind].add((entry.folder.name, entry.complete))
-        return entry
-
-
 def _run(tmp_path, model, hook, evals, overrides, cache, name, dataset=None):
     sae = saved(random_sae("topk", 64, 128, hook, model_name="tiny-llama", k=8), tmp_path / name)
     run(
@@ -83,6 +71,7 @@ def _run(tmp_path, model, hook, evals, overrides, cache, name, dataset=None):
         model_loader=lambda *_: model,
         cache=cache,
     )
+    cache.assert_keys_name(model)
 
 
 def _assert_recomputed(cache: RecordingCache, before: dict, kinds: set[str]) -> None:
@@ -172,7 +161,7 @@ def test_core_caches_follow_their_inputs(
     cache = RecordingCache()
     _run(tmp_path, tiny_model("llama"), hook, ["core"], CORE_SMALL, cache, "base", str(text_file))
     before = {kind: set(asked) for kind, asked in cache.asked.items()}
-    cache.asked.clear()
+    cache.forget()
     model, overrides = tiny_model("llama"), CORE_SMALL
     if change == "weights":
         model = tiny_model("llama", seed=1)
@@ -194,13 +183,27 @@ def test_model_fingerprint_names_the_dtype():
     assert fp32 != _bfloat16(model).fingerprint
 
 
+def test_cache_identity_names_the_device():
+    """Cache keys name the model by its fingerprint and its device type. No second device runs
+    here, so the model goes to the meta device (its weights' hash is kept from before)."""
+    model = tiny_model("llama")
+    fingerprint, on_cpu = model.fingerprint, model.cache_identity
+    assert on_cpu == f"{fingerprint} on cpu"
+    model.model.to("meta")
+    assert model.fingerprint == fingerprint
+    assert model.cache_identity == f"{fingerprint} on meta"
+
+
 @pytest.mark.parametrize(
-    "change", ["model", "hook", "seed", "template", "position", "words_cap", "words", "code"]
+    "change",
+    ["model", "device", "hook", "seed", "template", "position", "words_cap", "words", "code"],
 )
 def test_letter_probe_key_follows_its_inputs(monkeypatch, change):
-    """The absorption letter probe's cache key (the model's fingerprint names weights and dtype)."""
+    """The absorption letter probe's cache key (the model's cache identity names weights, dtype
+    and device)."""
     config = absorption.AbsorptionEvalConfig()
-    args = ["params-sha256:abc@float32", "blocks.1.hook_resid_post", config, ["apple", "berry"]]
+    model = "params-sha256:abc@float32 on cpu"
+    args = [model, "blocks.1.hook_resid_post", config, ["apple", "berry"]]
     before = absorption.letter_probe_key(*args)
     updates = {
         "seed": {"random_seed": 1},
@@ -209,7 +212,9 @@ def test_letter_probe_key_follows_its_inputs(monkeypatch, change):
         "words_cap": {"max_words_per_letter": 10},
     }
     if change == "model":
-        args[0] = "params-sha256:abc@bfloat16"
+        args[0] = "params-sha256:abc@bfloat16 on cpu"
+    elif change == "device":
+        args[0] = "params-sha256:abc@float32 on cuda"
     elif change == "hook":
         args[1] = "blocks.2.hook_resid_post"
     elif change == "words":
@@ -230,7 +235,7 @@ def test_known_questions_cache_follows_its_inputs(tmp_path, isolated_cache, monk
     _run(tmp_path, tiny_model("llama"), hook, ["unlearning"], overrides, cache, "base")
     before = {kind: set(asked) for kind, asked in cache.asked.items()}
     assert len(before["unlearning-known"]) == 3  # one per question set
-    cache.asked.clear()
+    cache.forget()
     model = tiny_model("llama")
     if change == "weights":
         model = tiny_model("llama", seed=1)

@@ -23,6 +23,7 @@ import json
 
 import pytest
 import torch
+from helpers import RecordingCache
 
 from saeeval.defaults import DEFAULT_HOOK
 from saeeval.runner import RunRequest, run
@@ -53,7 +54,7 @@ def pca_sae(tmp_path_factory):
     return fit_pca(folder, "smollm2-135m", DEFAULT_HOOK, 32, 64, "cuda", None)
 
 
-def _results(out, device: str, sae, evals, dtype: str = "float32") -> dict[str, dict]:
+def _results(out, device: str, sae, evals, dtype="float32", cache=None) -> dict[str, dict]:
     outcome = run(
         RunRequest(
             saes=[str(sae)],
@@ -65,6 +66,7 @@ def _results(out, device: str, sae, evals, dtype: str = "float32") -> dict[str, 
             overrides={name: SIZES[name] for name in evals if name in SIZES},
         ),
         log=lambda message: None,
+        cache=cache,
     )
     assert not outcome.failed, outcome.failed
     return {name: json.loads(path.read_text()) for name, _, path in outcome.written}
@@ -77,9 +79,15 @@ def test_probing_evals_on_cuda_give_the_cpu_numbers(tmp_path, pca_sae, monkeypat
     if budget_mb is not None:
         monkeypatch.setenv("SAEEVAL_WORKING_SET_MB", budget_mb)
     evals = ["sparse_probing", "scr", "tpp", "absorption"]
-    cpu = _results(tmp_path / "cpu", "cpu", pca_sae, evals)
+    cpu_cache, gpu_cache = RecordingCache(), RecordingCache()
+    cpu = _results(tmp_path / "cpu", "cpu", pca_sae, evals, cache=cpu_cache)
     torch.cuda.reset_peak_memory_stats()
-    gpu = _results(tmp_path / "cuda", "cuda", pca_sae, evals)
+    gpu = _results(tmp_path / "cuda", "cuda", pca_sae, evals, cache=gpu_cache)
+    # One cache for both runs, but no entry the CPU run made answered the GPU run: the keys
+    # name the device, and the GPU computed its own activations, probes and clean scores.
+    for kind, asked in gpu_cache.asked.items():
+        assert all(model.endswith(" on cuda") for model in gpu_cache.models[kind]), kind
+        assert not {f for f, _ in asked} & {f for f, _ in cpu_cache.asked[kind]}, kind
     # The per-text latent sums of one dataset ([texts, d_sae] float32) were on the GPU.
     n_texts = 2 * SIZES["sparse_probing"]["probe_train_set_size"]
     assert torch.cuda.max_memory_allocated() >= n_texts * 576 * 4

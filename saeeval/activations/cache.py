@@ -113,7 +113,7 @@ class ActivationCache:
         return self.entry(
             "acts",
             {
-                "model": model.fingerprint,
+                "model": model.cache_identity,
                 "hook": hook,
                 "contexts": contexts.key,
                 "start": start,

@@ -281,7 +281,7 @@ class CoreEval:
         reference = context.cache.entry(
             "core-reference",
             {
-                "model": model.fingerprint,
+                "model": model.cache_identity,
                 "hook": hook,
                 "contexts": contexts.key,
                 "batch": bs,

@@ -115,6 +115,14 @@ class ModelAdapter:
         base = f"{self._fingerprint}@{self.dtype_name}"
         return f"{base}+{labels}" if labels else base
 
+    @property
+    def cache_identity(self) -> str:
+        """How cache keys name the model: its fingerprint and the kind of device it runs on.
+        Another device's kernels round differently, so activations, probes and clean scores
+        computed there are other numbers; a CPU entry must not answer a CUDA run, nor the
+        reverse."""
+        return f"{self.fingerprint} on {self.device.type}"
+
     # -- tokens ---------------------------------------------------------------------------------
 
     @property

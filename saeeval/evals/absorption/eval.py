@@ -171,11 +171,12 @@ def _check_words(model_name: str, split) -> None:
 
 
 def letter_probe_key(
-    model_fingerprint: str, hook: str, config: AbsorptionEvalConfig, train_words: list[str]
+    model_identity: str, hook: str, config: AbsorptionEvalConfig, train_words: list[str]
 ) -> dict[str, Any]:
-    """Everything the letter probe depends on (the model's fingerprint names weights and dtype)."""
+    """Everything the letter probe depends on (the model's cache identity names its weights,
+    dtype and device)."""
     return {
-        "model": model_fingerprint,
+        "model": model_identity,
         "hook": hook,
         "config": config.model_dump(
             include={"random_seed", "prompt_template", "prompt_token_pos", "max_words_per_letter"}
@@ -223,7 +224,7 @@ class LetterData:
 
         entry = cache.entry(
             "absorption-letter-probe",
-            letter_probe_key(model.fingerprint, hook, config, split.train),
+            letter_probe_key(model.cache_identity, hook, config, split.train),
         )
         if entry.complete:
             stored = entry.load_chunk(0)

@@ -31,7 +31,7 @@ def prompt_activations(
     entry = cache.entry(
         "prompt-acts",
         {
-            "model": model.fingerprint,
+            "model": model.cache_identity,
             "hook": hook,
             "position": position,
             "prompts": digest,

@@ -220,13 +220,11 @@ class _ScrTppEval:
         entry = context.cache.entry(
             f"{self.eval_type_id}-probes",
             {
-                "model": context.model.fingerprint,
+                "model": context.model.cache_identity,
                 "hook": hook,
                 "data": data.fingerprint,
                 "context_length": config.context_length,
                 "code": MODEL_SIDE_VERSION,
-                # The probes train on the model's device; another device rounds differently.
-                "device": context.model.device.type,
                 **recipe,
             },
         )

@@ -167,7 +167,7 @@ class SparseProbingEval:
         entry = context.cache.entry(
             "sparse-probing-llm",
             {
-                "model": context.model.fingerprint,
+                "model": context.model.cache_identity,
                 "hook": hook,
                 "data": data.fingerprint,
                 "context_length": config.context_length,
@@ -175,8 +175,6 @@ class SparseProbingEval:
                 "seed": config.random_seed,
                 "recipe": FULL_PROBE,
                 "code": MODEL_SIDE_VERSION,
-                # The probes train on the model's device; another device rounds differently.
-                "device": context.model.device.type,
             },
         )
         if entry.complete:

@@ -69,7 +69,7 @@ def text_activations(
     entry = cache.entry(
         "text-acts",
         {
-            "model": model.fingerprint,
+            "model": model.cache_identity,
             "hook": hook,
             "context_length": context_length,
             "texts": digest,

@@ -242,7 +242,7 @@ class UnlearningEval:
         entry = context.cache.entry(
             "unlearning-known",
             {
-                "model": model.fingerprint,
+                "model": model.cache_identity,
                 "dtype": str(model.dtype),
                 "questions": qset.fingerprint,
                 "scoring": scorer.mode,
