@@ -19,7 +19,8 @@ from saeeval.data import (
     load_text_dataset,
     offline_corpus,
 )
-from saeeval.data.corpus import STAND_IN_TEXTS_PER_DATASET, build_corpus
+from saeeval.data import corpus as corpus_module
+from saeeval.data.corpus import STAND_IN_TEXTS_PER_DATASET, build_corpus, corpus_cache_path
 from saeeval.data.dataset_names import BUILTIN_HUB_NAMES
 from saeeval.errors import SaeevalError
 
@@ -59,6 +60,26 @@ def test_offline_corpus_is_deterministic_and_large():
     assert sum(len(d) for d in first.documents) > 4_000_000  # ~1.6M SmolLM2 tokens
     assert any(d.startswith("# json.decoder") for d in first.documents)  # source code
     assert any("Module json" in d for d in first.documents)  # docstrings
+
+
+def test_offline_corpus_cache_is_named_by_every_generator_file():
+    """The stand-in documents come from the data files and the generator code: each is an input
+    of the cache file's name, so an edit to any of them never reads a stale corpus."""
+    names = {file.name for file in corpus_module.generator_files()}
+    assert set(builtin_classification.DATA_FILES.values()) <= names
+    assert {"builtin_classification.py", "corpus.py"} <= names
+    assert all(file.read_bytes() for file in corpus_module.generator_files())
+
+
+def test_editing_a_generator_file_names_another_corpus_cache(tmp_path, monkeypatch):
+    data = tmp_path / "words.yaml"
+    data.write_text("product: [kettle]\n")
+    monkeypatch.setattr(corpus_module, "generator_files", lambda: [data])
+    before = corpus_cache_path()
+    assert corpus_cache_path() == before  # the same files name the same cache
+    data.write_text("product: [kettle, teapot]\n")
+    after = corpus_cache_path()
+    assert after != before and after.parent == before.parent
 
 
 def test_offline_corpus_holds_the_probing_genres_but_no_eval_text():

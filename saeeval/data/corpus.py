@@ -23,10 +23,15 @@ import os
 import platform
 import sysconfig
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from saeeval.cache_dir import cache_root
 from saeeval.files import atomic_write_text
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 OFFLINE_CORPUS_NAME = "saeeval/offline-text"
 BUILDER_VERSION = 2  # 2: with the probing genres' unread texts
@@ -125,13 +130,42 @@ def build_corpus() -> Corpus:
     return Corpus(OFFLINE_CORPUS_NAME, documents, _digest(documents), provenance)
 
 
+def generator_files() -> list[Traversable]:
+    """The files the stand-in documents are made from: the built-in data and the code expanding
+    it. The interpreter's own documents are named by its version instead."""
+    from saeeval.data import builtin_classification
+
+    data = resources.files(builtin_classification.DATA_PACKAGE)
+    modules = resources.files("saeeval.data")
+    return [
+        *(data / name for name in sorted(builtin_classification.DATA_FILES.values())),
+        modules / "builtin_classification.py",
+        modules / "corpus.py",
+    ]
+
+
+def inputs_digest() -> str:
+    """sha256 over the generator files: editing a word list or a generator names another
+    cached corpus, so a stale one is never read."""
+    digest = hashlib.sha256()
+    for file in generator_files():
+        digest.update(file.name.encode())
+        digest.update(b"\x00")
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def corpus_cache_path() -> Path:
+    """Where the corpus is kept: named by the interpreter's version (its own documents), the
+    builder's version and the digest of the generator files (the stand-in documents)."""
+    version = f"py{platform.python_version()}-v{BUILDER_VERSION}-{inputs_digest()[:16]}"
+    return cache_root() / "datasets" / f"offline-text-{version}.json"
+
+
 def offline_corpus() -> Corpus:
-    """The corpus, built once per Python version and then read from the cache directory."""
-    path = (
-        cache_root()
-        / "datasets"
-        / (f"offline-text-py{platform.python_version()}-v{BUILDER_VERSION}.json")
-    )
+    """The corpus, built once per Python version and generator files, then read from the cache
+    directory."""
+    path = corpus_cache_path()
     if path.is_file():
         try:
             data = json.loads(path.read_text())
