@@ -1,15 +1,17 @@
-"""Does SCR's biased probe lean on gender in the built-in bios, and does SCR then tell SAEs apart?
+"""Does SCR's biased probe lean on the spurious attribute in the built-in data, and does SCR then
+tell SAEs apart?
 
     python benchmarks/scr_spurious_signal.py --sae TRAINED/sae --baseline RANDOM/sae \
-        [--work-sentences 1 --gendered-sentences 4] [--out DIR]
+        [--dataset bios|reviews] [--work-sentences 1 --gendered-sentences 4] [--out DIR]
 
 Needs the test environment. SCR trains a probe on a biased set (male professors against female
-nurses, and three more profession pairs) and measures how far ablating an SAE's latents for one
-attribute moves that probe towards the other. That only measures something when the biased probe
-leans on both attributes. This script prints, per class pair, the biased probe's accuracy on
-gender-balanced profession data and on profession-balanced gender data, then SCR at every n for
-both SAEs, and the headline differences with 95% intervals paired over the class pairs. With
---with-tpp, TPP runs on the same bios too (its probes are the professions).
+nurses, and three more profession pairs; on the reviews, one category's 1-star reviews against
+another's 5-star ones) and measures how far ablating an SAE's latents for one attribute moves
+that probe towards the other. That only measures something when the biased probe leans on both
+attributes. This script prints, per class pair, the biased probe's accuracy on balanced class
+data (profession or category) and on balanced spurious data (gender or rating), then SCR at every
+n for both SAEs, and the headline differences with 95% intervals paired over the class pairs.
+With --with-tpp, TPP runs on the same data too (its probes are the classes).
 
 With --work-sentences K and/or --gendered-sentences G it first rewrites the built-in bias_in_bios
 generator in this process only (nothing on disk changes): each bio keeps its first K sentences
@@ -28,7 +30,7 @@ from pathlib import Path
 
 import saeeval.data.builtin_classification as builtin
 from saeeval.comparison import compare
-from saeeval.data.dataset_names import BIAS_IN_BIOS
+from saeeval.data.dataset_names import AMAZON_REVIEWS, BIAS_IN_BIOS
 from saeeval.runner import RunRequest, run
 
 # Sentences about the person, not the work: {Sub}, {sub}, {obj}, {pos}, {Pos}, {parent} are the
@@ -42,7 +44,7 @@ GENDERED = (
     "{Pos} colleagues admire {obj}.",
 )
 BIASED = "male_professor / female_nurse"
-BIOS_SET = "LabHC/bias_in_bios_class_set1"
+DATASETS = {"bios": "LabHC/bias_in_bios_class_set1", "reviews": AMAZON_REVIEWS}
 N_VALUES = (2, 5, 10, 20, 50, 100, 500)
 
 
@@ -69,21 +71,25 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sae", type=Path, required=True, help="a trained SAE folder")
     parser.add_argument("--baseline", type=Path, required=True, help="e.g. a random-direction SAE")
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="bios")
     parser.add_argument("--work-sentences", type=int, help="keep the first K sentences of a bio")
     parser.add_argument("--gendered-sentences", type=int, default=0, choices=range(7))
     parser.add_argument("--with-tpp", action="store_true", help="also TPP on the same bios")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if args.work_sentences or args.gendered_sentences:
+        if args.dataset != "bios":
+            parser.error("--work-sentences and --gendered-sentences rewrite the bios only")
         rewrite_bios(args.work_sentences, args.gendered_sentences)
     out = args.out or Path(tempfile.mkdtemp(prefix="scr-signal-"))
+    dataset = DATASETS[args.dataset]
     outcome = run(
         RunRequest(
             saes=[str(args.sae), str(args.baseline)],
             sae_ids=["trained", "baseline"],
             evals=["scr", "tpp"] if args.with_tpp else ["scr"],
             out=out,
-            overrides={name: {"dataset_names": [BIOS_SET]} for name in ("scr", "tpp")},
+            overrides={name: {"dataset_names": [dataset]} for name in ("scr", "tpp")},
         ),
         log=lambda message: None,
     )
@@ -92,7 +98,9 @@ def main() -> None:
         for eval_name, sae_id, path in outcome.written
         if eval_name == "scr"
     }
-    print("pair | biased probe on profession data | biased probe on gender data | gender probe")
+    # SAEBench names every dataset's probes after the bios: "professor / nurse" is the class pair,
+    # "male / female" the spurious attribute.
+    print("pair | biased probe on class data | biased probe on spurious data | spurious probe")
     for key, value in results["trained"]["eval_result_unstructured"].items():
         if isinstance(value, dict) and "clean_probe_accuracies" in value:
             clean = value["clean_probe_accuracies"]

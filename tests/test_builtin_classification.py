@@ -45,15 +45,16 @@ SMALL = 6  # rows per cell for tests that only look at the shape
 # Content hashes (`frame_content_hash`) of every frame at the default size. The word lists and
 # templates moved from Python string literals into the data files without changing a byte of the
 # output; the bios were then rebalanced on purpose (one work sentence, three or four personal
-# ones) and their hashes recomputed. Changing the data or the generator means recomputing them.
+# ones), as were the reviews (one category sentence, two or three verdicts), and their hashes
+# recomputed. Changing the data or the generator means recomputing them.
 DEFAULT_FRAME_HASHES = {
     "LabHC/bias_in_bios": {
         "train": "07f757f01a32cffd4a18cde0271453194ac515170c387acb93e7860b0bb941d8",
         "test": "982e87dc81d1b27925b3e92369150210beff958f9a31555c07447a92c5edf0cb",
     },
     "canrager/amazon_reviews_mcauley_1and5": {
-        "train": "7a190049d3dc1eebebdeac50062d048bc0da3de0ac4f8ebdb37a00bbb5e61e28",
-        "test": "673fc39a92c4dccdae44309b11082a6c6323f7743f1305e71f4e53b8f274fbb4",
+        "train": "326ae2e66ac7ecc6f243adf920aa84b4c8fc19cf341fed95618326b46bd174bd",
+        "test": "0ef26bb02b22995ea5b1c2f575c6b334c14a23f4541529435c1eab2c3444721c",
     },
     "fancyzhx/ag_news": {
         "train": "d865596a4c350e706f28a5f00d17e276fb33f3f90bd68c03db2651c3ef9b1390",
@@ -349,12 +350,31 @@ def test_reviews_sentiment_is_varied_and_category_independent():
     frame = builtin_frame("canrager/amazon_reviews_mcauley_1and5", "train", 10)
     assert frame["text"].is_unique
     split = frame["text"].map(sentences)
-    assert split.str.len().min() >= 2 and split.str.len().max() <= 4
+    assert split.str.len().min() >= 4 and split.str.len().max() <= 6
     openings = split.str[0]
     for _, group in frame.groupby("rating"):
         assert group["category"].nunique() == 34
         # Many different openings per rating, not one fixed phrase.
         assert openings[group.index].str.replace(r"this .*", "", regex=True).nunique() >= 8
+
+
+def test_reviews_judge_more_than_they_describe():
+    """After the opening and one sentence on the category, two or three verdicts of the review's
+    own rating that name nothing of the category: so a probe trained where category and rating
+    go together leans on both (what SCR measures)."""
+    sentiment = bc.dataset_words("canrager/amazon_reviews_mcauley_1and5")["sentiment"]
+    verdicts = {
+        rating: set(sentiment[str(rating)]["close"]) | set(sentiment[str(rating)]["general"])
+        for rating in AMAZON_RATINGS
+    }
+    frame = builtin_frame("canrager/amazon_reviews_mcauley_1and5", "train", 10)
+    counts = Counter()
+    for text, rating in zip(frame["text"], frame["rating"], strict=True):
+        parts = sentences(text)
+        other = next(r for r in AMAZON_RATINGS if r != rating)
+        assert not verdicts[other] & set(parts), text
+        counts[sum(part in verdicts[rating] for part in parts[2:])] += 1
+    assert set(counts) == {2, 3}, counts
 
 
 # ----- ag news -----------------------------------------------------------------------------------

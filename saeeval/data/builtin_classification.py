@@ -16,7 +16,9 @@ machinery that expands them.
   shared by all professions. All 28 professions, each with both genders in equal numbers.
 - "canrager/amazon_reviews_mcauley_1and5" (`text`, `category`, `rating`): product reviews. Each
   of the 34 categories has its own products, aspects and details; the rating (1.0 or 5.0) comes
-  from shared positive or negative phrasings, so category and rating vary independently.
+  from shared positive or negative phrasings, so category and rating vary independently. A
+  review names its product, gives one sentence of the category's details and then two or three
+  verdicts without a word of the category.
 - "fancyzhx/ag_news" (`text`, `label`): news snippets in AG News' "Title (Source) Source -
   description" shape for World, Sports, Business and Sci/Tech.
 - "Helsinki-NLP/europarl" (`text`, `language`): parliamentary sentences written from the same
@@ -324,6 +326,9 @@ def _make_bio(rng: random.Random, cell: tuple) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+VERDICTS = (2, 3)  # drawn uniformly: how many sentences of a review judge without the category
+
+
 @cache
 def _review_rules(category: str, rating: float) -> dict[str, tuple[str, ...]]:
     """The grammar of one (category, rating) cell's reviews."""
@@ -333,24 +338,26 @@ def _review_rules(category: str, rating: float) -> dict[str, tuple[str, ...]]:
 
 
 def _make_review(rng: random.Random, cell: tuple) -> str:
-    """One review for a (category, rating) cell: an opening, substance, maybe a closing."""
+    """One review for a (category, rating) cell: an opening naming the product, one sentence on
+    the category's details, then two or three verdicts that name nothing of the category.
+
+    The balance is what makes SCR measure something on the reviews, as on the bios: its biased
+    probe (one category with 1-star reviews against another with 5-star ones) must lean on the
+    rating as well as on the category. When most sentences carried category words, the probe read
+    the category alone (0.85-0.99 accuracy on category data, 0.51-0.65 on rating data, on the
+    embedded model); with one category sentence and two or three verdicts it reads both
+    (0.57-0.83 and 0.67-0.93).
+    """
     category_id, rating = cell
     words = dataset_words(AMAZON_REVIEWS)
     rules = _review_rules(AMAZON_CATEGORIES[category_id], rating)
-    detail = "{good}" if rating == 5.0 else "{bad}"
-    # An opening that names the product: mostly with sentiment, sometimes neutral.
-    frames = ["{open}" if rng.random() < 0.7 else _pick(rng, words["neutral_with_product"])]
-    # One or two sentences of substance: category details and aspect judgements.
-    body = [detail if rng.random() < 0.6 else "{judgement}" for _ in range(_pick(rng, (1, 1, 2)))]
-    frames.extend(body)
-    if rng.random() < 0.15:  # real reviews often hedge
-        frames.append("{twist}")
+    body = ("{good}" if rating == 5.0 else "{bad}") if rng.random() < 0.6 else "{judgement}"
+    frames = ["{open}", body]
+    frames += _pick_distinct(rng, rules["close"] + rules["general"], _pick(rng, VERDICTS))
     if rng.random() < 0.3:
         frames.insert(rng.randrange(1, len(frames) + 1), _pick(rng, words["neutral"]))
-    if len(frames) < 4 and rng.random() < 0.5:
-        frames.append("{close}")
     used: set[tuple[str, str]] = set()
-    sentences = [_cap(_expand(frame, rng, rules, {}, used)) for frame in frames[:4]]
+    sentences = [_cap(_expand(frame, rng, rules, {}, used)) for frame in frames]
     return _fix_articles(" ".join(sentences))
 
 
