@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -68,6 +70,14 @@ def test_offline_corpus_cache_is_named_by_every_generator_file():
     names = {file.name for file in corpus_module.generator_files()}
     assert set(builtin_classification.DATA_FILES.values()) <= names
     assert {"builtin_classification.py", "corpus.py"} <= names
+    # and every saeeval.data module the generator takes its labels or words from
+    tree = ast.parse(Path(builtin_classification.__file__).read_text())
+    imported = {
+        node.module.rsplit(".", 1)[1] + ".py"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("saeeval.data.")
+    }
+    assert imported and imported <= names
     assert all(file.read_bytes() for file in corpus_module.generator_files())
 
 

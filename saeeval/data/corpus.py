@@ -140,6 +140,7 @@ def generator_files() -> list[Traversable]:
     return [
         *(data / name for name in sorted(builtin_classification.DATA_FILES.values())),
         modules / "builtin_classification.py",
+        modules / "dataset_names.py",  # the label values the generator makes texts for
         modules / "corpus.py",
     ]
 
