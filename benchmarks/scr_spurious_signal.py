@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="bios")
     parser.add_argument("--work-sentences", type=int, help="keep the first K sentences of a bio")
     parser.add_argument("--gendered-sentences", type=int, default=0, choices=range(7))
-    parser.add_argument("--with-tpp", action="store_true", help="also TPP on the same bios")
+    parser.add_argument("--with-tpp", action="store_true", help="also TPP on the same data")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if args.work_sentences or args.gendered_sentences:

@@ -139,9 +139,9 @@ class ScrAndTppEvalConfig(EvalConfig):
 
 
 # SAEBench's runner used the config class's defaults. Offline uses a quarter of its train set and
-# half its test set: at a twentieth (200 / 100) one test text moved
-# SCR by about 0.03, and neither SCR nor TPP told a trained SAE from random directions by more
-# than that noise (benchmarks/offline_discrimination.py measures it).
+# half its test set: at a twentieth (200 / 100) one test text moved SCR by about 0.03, and neither
+# SCR nor TPP told a trained SAE from random directions by more than that noise
+# (benchmarks/offline_discrimination.py measures it).
 PRESETS: dict[str, dict[str, Any]] = {
     "saebench": {},
     "offline": {"train_set_size": 1000, "test_set_size": 500},
