@@ -16,13 +16,19 @@ from tiny_models import char_tokenizer
 from saeeval.data import (
     OFFLINE_CORPUS_NAME,
     builtin_classification,
+    builtin_unlearning,
     iter_contexts,
     load_contexts,
     load_text_dataset,
     offline_corpus,
 )
 from saeeval.data import corpus as corpus_module
-from saeeval.data.corpus import STAND_IN_TEXTS_PER_DATASET, build_corpus, corpus_cache_path
+from saeeval.data.corpus import (
+    STAND_IN_TEXTS_PER_DATASET,
+    UNLEARNING_TEXTS_PER_GENRE,
+    build_corpus,
+    corpus_cache_path,
+)
 from saeeval.data.dataset_names import BUILTIN_HUB_NAMES
 from saeeval.errors import SaeevalError
 
@@ -69,12 +75,13 @@ def test_offline_corpus_cache_is_named_by_every_generator_file():
     of the cache file's name, so an edit to any of them never reads a stale corpus."""
     names = {file.name for file in corpus_module.generator_files()}
     assert set(builtin_classification.DATA_FILES.values()) <= names
-    assert {"builtin_classification.py", "corpus.py"} <= names
-    # and every saeeval.data module the generator takes its labels or words from
-    tree = ast.parse(Path(builtin_classification.__file__).read_text())
+    assert builtin_unlearning.DATA_FILE in names
+    assert {"builtin_classification.py", "builtin_unlearning.py", "corpus.py"} <= names
+    # and every saeeval.data module the generators take their labels or words from
     imported = {
         node.module.rsplit(".", 1)[1] + ".py"
-        for node in ast.walk(tree)
+        for generator in (builtin_classification, builtin_unlearning)
+        for node in ast.walk(ast.parse(Path(generator.__file__).read_text()))
         if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("saeeval.data.")
     }
     assert imported and imported <= names
@@ -92,9 +99,10 @@ def test_editing_a_generator_file_names_another_corpus_cache(tmp_path, monkeypat
     assert after != before and after.parent == before.parent
 
 
-def test_offline_corpus_holds_the_probing_genres_but_no_eval_text():
+def test_offline_corpus_holds_the_eval_genres_but_no_eval_text():
     """Each built-in probing dataset contributes unread texts of its genre: none of them is a
-    text of that dataset's default train or test frame, which the evals read."""
+    text of that dataset's default train or test frame, which the evals read. The same for the
+    unlearning eval's two text genres and the texts it reads."""
     documents = set(offline_corpus().documents)
     for name in BUILTIN_HUB_NAMES:
         spec = builtin_classification._SPECS[name]
@@ -103,6 +111,10 @@ def test_offline_corpus_holds_the_probing_genres_but_no_eval_text():
         for split in ("train", "test"):
             read = set(builtin_classification.builtin_frame(name, split)[spec.text_column])
             assert not read & documents, (name, split)
+    unread = builtin_unlearning.unread_texts(UNLEARNING_TEXTS_PER_GENRE)
+    assert len(unread) == 2 * UNLEARNING_TEXTS_PER_GENRE and set(unread) <= documents
+    read = builtin_unlearning.builtin_forget_texts() + builtin_unlearning.builtin_retain_texts()
+    assert not set(read) & documents
 
 
 @pytest.mark.embedded

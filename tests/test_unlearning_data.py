@@ -19,6 +19,7 @@ from saeeval.data.builtin_unlearning import (
     builtin_forget_texts,
     builtin_question_rows,
     builtin_retain_texts,
+    unread_texts,
 )
 from saeeval.data.unlearning import (
     load_forget_corpus,
@@ -131,3 +132,16 @@ def test_data_errors_say_what_to_do(tmp_path, monkeypatch):
         question_set_from_rows("set", "s", [{**bad[0], "choices": list("abcd"), "answer": 4}], "t")
     with pytest.raises(SaeevalError, match="lacks the column"):
         question_set_from_rows("set", "s", [{"question": "q"}], "test")
+
+
+def test_unread_texts_share_the_eval_texts_genres_but_not_their_documents():
+    """The offline corpus trains SAEs on these: prose on the forget topic and general prose,
+    from streams of their own, none of them a text the eval reads."""
+    unread = unread_texts(40)
+    assert len(unread) == 80 and unread == unread_texts(40)  # deterministic
+    forget, retain = unread[:40], unread[40:]
+    assert not set(unread) & set(builtin_forget_texts() + builtin_retain_texts())
+    words = lambda texts: {w.lower() for t in texts for w in re.findall(r"[A-Za-z]+", t)}  # noqa: E731
+    assert words(forget) & words(builtin_forget_texts()) >= {"mammal", "blood", "cell"}
+    assert not {"mammal", "blood"} & words(retain)
+    assert len(words(retain) & words(builtin_retain_texts())) > 0.9 * len(words(retain))

@@ -12,6 +12,9 @@ and templates in `saeeval/data/builtin/unlearning.yaml` (written for this projec
   with traits of each animal group and general biology; and a retain text: documents of general
   prose on other topics, stating the retain banks' facts among everyday sentences.
 
+The same generators, from streams of their own, write the documents of these two genres that the
+built-in training corpus holds (`unread_texts`); the eval never reads those.
+
 Everything is deterministic: each question and document draws from its own `random.Random`
 seeded with a string (seeded through SHA-512, the same in every process). The output depends on
 the order of every list in the data file (tests/test_unlearning_data.py pins its hashes).
@@ -117,7 +120,7 @@ def _sentences(bank: str) -> dict[str, list[str]]:
 
 
 def _documents(
-    kind: str,
+    stream: str,
     by_key: dict[str, list[str]],
     extras: dict[str, list[str]],
     general: list[str],
@@ -129,7 +132,7 @@ def _documents(
     keys = list(by_key)
     documents = []
     for index in range(count):
-        rng = random.Random(f"saeeval-unlearning/text/{kind}/{index}")
+        rng = random.Random(f"saeeval-unlearning/text/{stream}/{index}")
         paragraphs = []
         for key in rng.sample(keys, keys_per_document):
             facts, more = list(by_key[key]), list(extras.get(key, []))
@@ -140,34 +143,33 @@ def _documents(
     return documents
 
 
-@cache
-def _forget_texts() -> tuple[str, ...]:
+def _forget_documents(stream: str, count: int) -> list[str]:
     spec = _data()["texts"]["forget"]
     bank = spec["bank"]
     groups = _data()["banks"][bank]["relations"][0]["groups"]  # the animal groups relation
     traits = {str(k): spec["traits"][group] for group, keys in groups.items() for k in keys}
-    documents = _documents(
-        "forget",
-        _sentences(bank),
-        traits,
-        spec["general"],
-        spec["documents"],
-        spec["keys_per_document"],
+    return _documents(
+        stream, _sentences(bank), traits, spec["general"], count, spec["keys_per_document"]
     )
-    return tuple(documents)
 
 
-@cache
-def _retain_texts() -> tuple[str, ...]:
+def _retain_documents(stream: str, count: int) -> list[str]:
     spec = _data()["texts"]["retain"]
     by_key: dict[str, list[str]] = {}
     for bank in spec["banks"]:
         for key, lines in _sentences(bank).items():
             by_key.setdefault(key, []).extend(lines)
-    documents = _documents(
-        "retain", by_key, {}, spec["general"], spec["documents"], spec["keys_per_document"]
-    )
-    return tuple(documents)
+    return _documents(stream, by_key, {}, spec["general"], count, spec["keys_per_document"])
+
+
+@cache
+def _forget_texts() -> tuple[str, ...]:
+    return tuple(_forget_documents("forget", _data()["texts"]["forget"]["documents"]))
+
+
+@cache
+def _retain_texts() -> tuple[str, ...]:
+    return tuple(_retain_documents("retain", _data()["texts"]["retain"]["documents"]))
 
 
 def builtin_forget_texts() -> list[str]:
@@ -178,3 +180,18 @@ def builtin_forget_texts() -> list[str]:
 def builtin_retain_texts() -> list[str]:
     """Documents of general prose on other topics (standing in for wikitext)."""
     return list(_retain_texts())
+
+
+def unread_texts(count: int) -> list[str]:
+    """`count` documents of each text's genre (on the forget topic, and general prose stating
+    the retain banks' facts) that the eval never reads.
+
+    They come from a stream of their own ("pretrain/...") and leave out the eval's texts, so an
+    SAE trained on them has seen prose on the forget topic, as one trained on web text has seen
+    biology, but not the documents whose firing frequencies select its latents.
+    """
+    read = set(_forget_texts()) | set(_retain_texts())
+    unread = _forget_documents("pretrain/forget", count) + _retain_documents(
+        "pretrain/retain", count
+    )
+    return [text for text in unread if text not in read]

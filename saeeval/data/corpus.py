@@ -10,8 +10,11 @@ To these come texts of the genres the probing evals read (bios, reviews, news, p
 speeches, code in five languages), 3,000 of each from the built-in generators' own stream, none of
 them a text of the evals' default frames (`builtin_classification.unread_texts`). Web text holds
 such genres; without them an SAE trained here had no latents for them, and sparse probing, SCR
-and TPP could not tell it from random directions (benchmarks/offline_discrimination.py). The
-content hash of the documents goes into every result.
+and TPP could not tell it from random directions (benchmarks/offline_discrimination.py). For the
+same reason come 400 documents of each of the unlearning eval's text genres (prose on its forget
+topic, animals, as web text holds biology; and general prose), none of them a text the eval reads
+(`builtin_unlearning.unread_texts`): about as many tokens as each probing genre. The content hash
+of the documents goes into every result.
 """
 
 from __future__ import annotations
@@ -34,8 +37,9 @@ if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
 OFFLINE_CORPUS_NAME = "saeeval/offline-text"
-BUILDER_VERSION = 2  # 2: with the probing genres' unread texts
+BUILDER_VERSION = 3  # 2: with the probing genres' unread texts; 3: and the unlearning genres'
 STAND_IN_TEXTS_PER_DATASET = 3000
+UNLEARNING_TEXTS_PER_GENRE = 400
 SOURCE_HEAD_CHARS = 6000  # keep each module's source short so no file dominates the corpus
 _SKIPPED_DIRS = {"test", "tests", "idle_test", "site-packages", "__pycache__", "turtledemo"}
 
@@ -109,14 +113,16 @@ def _digest(documents: list[str]) -> str:
 
 
 def _stand_in_documents() -> list[str]:
+    from saeeval.data import builtin_unlearning
     from saeeval.data.builtin_classification import unread_texts
     from saeeval.data.dataset_names import BUILTIN_HUB_NAMES
 
-    return [
+    probing = [
         text
         for name in BUILTIN_HUB_NAMES
         for text in unread_texts(name, STAND_IN_TEXTS_PER_DATASET)
     ]
+    return probing + builtin_unlearning.unread_texts(UNLEARNING_TEXTS_PER_GENRE)
 
 
 def build_corpus() -> Corpus:
@@ -124,7 +130,8 @@ def build_corpus() -> Corpus:
     provenance = (
         f"CPython {platform.python_version()} pydoc_data documentation topics, standard-library "
         f"docstrings and module sources (first {SOURCE_HEAD_CHARS} characters each), and "
-        f"{STAND_IN_TEXTS_PER_DATASET} unread texts of each built-in probing dataset's genre; "
+        f"{STAND_IN_TEXTS_PER_DATASET} unread texts of each built-in probing dataset's genre and "
+        f"{UNLEARNING_TEXTS_PER_GENRE} of each unlearning text's genre; "
         f"saeeval corpus builder v{BUILDER_VERSION}"
     )
     return Corpus(OFFLINE_CORPUS_NAME, documents, _digest(documents), provenance)
@@ -133,13 +140,15 @@ def build_corpus() -> Corpus:
 def generator_files() -> list[Traversable]:
     """The files the stand-in documents are made from: the built-in data and the code expanding
     it. The interpreter's own documents are named by its version instead."""
-    from saeeval.data import builtin_classification
+    from saeeval.data import builtin_classification, builtin_unlearning
 
     data = resources.files(builtin_classification.DATA_PACKAGE)
     modules = resources.files("saeeval.data")
     return [
         *(data / name for name in sorted(builtin_classification.DATA_FILES.values())),
+        data / builtin_unlearning.DATA_FILE,
         modules / "builtin_classification.py",
+        modules / "builtin_unlearning.py",
         modules / "dataset_names.py",  # the label values the generator makes texts for
         modules / "corpus.py",
     ]
