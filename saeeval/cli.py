@@ -20,7 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from saeeval.defaults import DEFAULT_HOOK
+from saeeval.defaults import DEFAULT_HOOK, DEMO_D_SAE, DEMO_TOKENS
 from saeeval.errors import SaeevalError
 
 PRESET_HELP = (
@@ -600,8 +600,8 @@ def demo(
     ),
     device: Annotated[str, typer.Option()] = "auto",
     force: Annotated[bool, typer.Option(help="recompute results that exist")] = False,
-    d_sae: Annotated[int, typer.Option(help="latents of the trained SAE")] = 2304,
-    tokens: Annotated[int, typer.Option(help="training tokens")] = 200_000,
+    d_sae: Annotated[int, typer.Option(help="latents of the trained SAE")] = DEMO_D_SAE,
+    tokens: Annotated[int, typer.Option(help="training tokens")] = DEMO_TOKENS,
 ) -> None:
     """The main job on the embedded default: train an SAE on SmolLM2, run every eval, report.
 

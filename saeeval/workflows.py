@@ -16,7 +16,7 @@ import pandas as pd
 
 from saeeval.activations import ActivationCache
 from saeeval.data import ContextSet
-from saeeval.defaults import DEFAULT_HOOK
+from saeeval.defaults import DEFAULT_HOOK, DEMO_D_SAE, DEMO_TOKENS
 from saeeval.errors import SaeevalError
 from saeeval.evals import EvalContext, get_eval, registered_names
 from saeeval.files import atomic_write_text, read_json_object
@@ -388,8 +388,8 @@ def demo(
     out: Path,
     device: str = "auto",
     force: bool = False,
-    d_sae: int = 2304,
-    tokens: int = 200_000,
+    d_sae: int = DEMO_D_SAE,
+    tokens: int = DEMO_TOKENS,
     progress=None,
     log: Log = print,
 ) -> DemoOutcome:
