@@ -13,8 +13,8 @@ such genres; without them an SAE trained here had no latents for them, and spars
 and TPP could not tell it from random directions (benchmarks/offline_discrimination.py). For the
 same reason come 400 documents of each of the unlearning eval's text genres (prose on its forget
 topic, animals, as web text holds biology; and general prose), none of them a text the eval reads
-(`builtin_unlearning.unread_texts`): about as many tokens as each probing genre. The content hash
-of the documents goes into every result.
+(`builtin_unlearning.unread_texts`): about 200k and 90k SmolLM2 tokens, where each prose probing
+genre holds 100k-165k. The content hash of the documents goes into every result.
 """
 
 from __future__ import annotations
