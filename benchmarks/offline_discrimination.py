@@ -2,15 +2,23 @@
 default?
 
     python benchmarks/offline_discrimination.py --sae RUN/sae [--evals core,absorption,...]
-        [--out DIR] [--set EVAL.FIELD=VALUE ...] [--seed 0]
+        [--out DIR] [--set EVAL.FIELD=VALUE ...] [--seed 0] [--preset offline|saebench]
+        [--ablate-valid-positions-only]
 
 Needs the test environment. The random-direction SAE has the trained SAE's architecture, width,
 hook, k and biases; only its latent directions are drawn afresh: unit-norm decoder rows from a
 seeded Gaussian, the encoder their transpose. Both SAEs go through one `saeeval run` (the offline
-preset on the built-in data unless --set changes it), then `saeeval compare` against the random
-SAE gives each headline metric's difference with its 95% interval, paired over shared units. An
-eval separates the two when that interval excludes zero. Absorption also reports how many letters
-it measured and on how many of them some latent tracks the letter (the note in its result).
+preset on the built-in data unless --preset or --set changes it), then `saeeval compare` against
+the random SAE gives each headline metric's difference with its 95% interval, paired over shared
+units. An eval separates the two when that interval excludes zero. Absorption also reports how
+many letters it measured and on how many of them some latent tracks the letter (the note in its
+result).
+
+--ablate-valid-positions-only is a what-if for SCR and TPP, in this process only: SAEBench's
+ablation (which ours matches) zeroes latents at every position of the context, padding included,
+and the latents an SAE fires on the zero vector there are subtracted from each text's pooled sum
+too, which shifts short texts' pooled activations whatever their class. With the flag, ablation
+leaves padding positions alone. Its results are not SAEBench's metric; give it its own --out.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from pathlib import Path
 import torch
 
 from saeeval.comparison import compare
+from saeeval.evals.probing.sae_statistics import SAEStatistics
 from saeeval.results.table import load_results
 from saeeval.runner import RunRequest, run
 from saeeval.saes import load_sae, save_sae
@@ -42,6 +51,19 @@ def random_direction_sae(folder: Path, out: Path, seed: int) -> Path:
     return save_sae(sae, out)
 
 
+def ablate_valid_positions_only() -> None:
+    """What-if: SCR's and TPP's ablation subtracts nothing at padding positions (the latents
+    summed over valid positions only), in this process."""
+    summed_over_all_positions = SAEStatistics.all_sum_columns
+
+    def summed_over_valid_positions(self, mask):
+        mask = mask.to(self.at_zero.device)
+        padding = self.n_masked.unsqueeze(1) * self.at_zero[mask]
+        return summed_over_all_positions(self, mask) - padding
+
+    SAEStatistics.all_sum_columns = summed_over_valid_positions
+
+
 def _tracked_letters(result: dict) -> tuple[int, int]:
     """(letters measured, letters on which some latent tracks the letter)."""
     notes = result["eval_result_unstructured"].get("notes", [])
@@ -57,7 +79,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--set", action="append", default=[], help="EVAL.FIELD=VALUE")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random directions")
+    parser.add_argument("--preset", help="size preset (default: the data's own, offline here)")
+    parser.add_argument(
+        "--ablate-valid-positions-only",
+        action="store_true",
+        help="what-if: SCR/TPP ablation leaves padding positions alone (not SAEBench's metric)",
+    )
     args = parser.parse_args()
+    if args.ablate_valid_positions_only:
+        ablate_valid_positions_only()
 
     work = args.out or Path(tempfile.mkdtemp(prefix="discrimination-"))
     random_folder = random_direction_sae(args.sae, work / "random-directions", args.seed)
@@ -74,6 +104,7 @@ def main() -> None:
             evals=args.evals.split(","),
             out=results,
             overrides=overrides,
+            preset=args.preset,
         )
     )
     for eval_name, sae_id, reason in outcome.failed:
