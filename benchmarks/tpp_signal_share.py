@@ -126,17 +126,14 @@ def main() -> None:
         classes = list(data.texts.train)
         probes, _ = tpp._model_side(context, hook, data, classes, config)
         print(f"\n{name} ({config.size_preset} preset)")
-        print(f"{'SAE':<30} {'class':<9}" + "".join(f"{c:>8}" for c in [*COLUMNS, "fire"]))
+        shown = [*COLUMNS, "fire"]
+        print(f"{'SAE':<30} {'class':<9}" + "".join(f"{c:>8}" for c in shown))
         for path, loaded in saes:
             rows, valid = class_rows(loaded.sae, data, probes, classes, config)
-            rows.append(
-                {
-                    "class": "median",
-                    **{c: statistics.median(r[c] for r in rows) for c in [*COLUMNS, "fire"]},
-                }
-            )
-            for row in rows:
-                values = "".join(f"{row.get(c, float('nan')):8.3f}" for c in [*COLUMNS, "fire"])
+            # "fire" is left out for a wide SAE, whose latent sums are kept sparse.
+            medians = {c: statistics.median(r[c] for r in rows) for c in shown if c in rows[0]}
+            for row in [*rows, {"class": "median", **medians}]:
+                values = "".join(f"{row.get(c, float('nan')):8.3f}" for c in shown)
                 print(f"{str(path)[-30:]:<30} {row['class']:<9}{values}")
         length = config.context_length
         print(
