@@ -57,9 +57,7 @@ def ablate_valid_positions_only() -> None:
     summed_over_all_positions = SAEStatistics.all_sum_columns
 
     def summed_over_valid_positions(self, mask):
-        mask = mask.to(self.at_zero.device)
-        padding = self.n_masked.unsqueeze(1) * self.at_zero[mask]
-        return summed_over_all_positions(self, mask) - padding
+        return summed_over_all_positions(self, mask) - self.padding_columns(mask)
 
     SAEStatistics.all_sum_columns = summed_over_valid_positions
 

@@ -32,12 +32,7 @@ import torch
 
 from saeeval.activations import ActivationCache
 from saeeval.evals.base import EvalContext
-from saeeval.evals.probing.ablation import (
-    all_node_effects,
-    decoder_matrix,
-    node_effects_from_statistics,
-    select_top_n,
-)
+from saeeval.evals.probing.ablation import class_effects, decoder_matrix, select_top_n
 from saeeval.evals.probing.datasets import load_probing_data
 from saeeval.evals.probing.sae_statistics import sae_statistics_of_texts
 from saeeval.evals.probing.scr_tpp import TppEval
@@ -61,18 +56,10 @@ def class_rows(sae, data, probes, classes, config) -> tuple[list[dict], torch.Te
     text's number of valid positions."""
     stats = sae_statistics_of_texts(sae, data.activations)
     generator = data.generator(config.random_seed, 1)  # the eval's own attribution stream
-    W_dec = sae.W_dec.detach()
     with torch.no_grad():
-        if stats.is_sparse:
-            effects = {
-                name: node_effects_from_statistics(
-                    stats, data.train_rows, name, probes[name].net.weight, W_dec, generator, False
-                )
-                for name in classes
-            }
-        else:
-            means = {k: stats.mean_latents_fp32(rows) for k, rows in data.train_rows.items()}
-            effects = all_node_effects(means, probes, classes, W_dec, generator, scr=False)
+        effects = class_effects(
+            stats, data.train_rows, probes, classes, sae.W_dec.detach(), generator, scr=False
+        )
         train, _ = data.pooled_model_activations(sae.device)
         decoder = decoder_matrix(sae).detach().float()
         count = stats.count.float()[:, None]
@@ -92,7 +79,7 @@ def class_rows(sae, data, probes, classes, config) -> tuple[list[dict], torch.Te
             top = select_top_n(effects[name], 10)
             along = decoder[top] @ weight.to(decoder.device)
             lowered = (stats.all_sum_columns(top) / count) @ along
-            padding = (stats.n_masked[:, None] * stats.at_zero[top] / count) @ along
+            padding = (stats.padding_columns(top) / count) @ along
             others = torch.cat([r for key, r in data.train_rows.items() if key != name])
             row["own-10"] = float(lowered[data.train_rows[name]].mean())
             row["rest-10"] = float(lowered[others].mean())

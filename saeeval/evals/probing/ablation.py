@@ -153,6 +153,31 @@ def all_node_effects(
     }
 
 
+@torch.no_grad()
+def class_effects(
+    stats: SAEStatistics,
+    train_rows: Mapping[str, Tensor],
+    probes: Mapping[str, nn.Module],
+    classes: Iterable[str],
+    W_dec: Tensor,
+    generator: torch.Generator,
+    scr: bool,
+) -> dict[str, Tensor]:
+    """Each class's `node_effects` from one SAE's statistics: read from the per-text sums when
+    they are kept sparse (a wide SAE: never a dense [n_texts, d_sae] tensor), else from the
+    per-text mean latents. `train_rows` maps class -> the texts (rows of `stats`) of its train
+    set."""
+    if stats.is_sparse:
+        return {
+            name: node_effects_from_statistics(
+                stats, train_rows, name, probes[name].net.weight, W_dec, generator, scr
+            )
+            for name in classes
+        }
+    train_means = {key: stats.mean_latents_fp32(rows) for key, rows in train_rows.items()}
+    return all_node_effects(train_means, probes, classes, W_dec, generator, scr)
+
+
 def select_top_n(effects: Tensor, n: int) -> Tensor:
     """Boolean [F] mask of the latents to ablate: torch.topk over all effects with
     k = min(n, number of non-zero effects), as SAEBench's select_top_n_features.

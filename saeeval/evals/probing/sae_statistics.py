@@ -133,7 +133,14 @@ class SAEStatistics:
         its de-normalisation scale for runtime-normalised SAEs), what ablation subtracts."""
         mask = mask.to(self.at_zero.device)
         sums = self.valid_sum if self.scaled_sum is None else self.scaled_sum
-        return _columns(sums, mask) + self.n_masked.unsqueeze(1) * self.at_zero[mask]
+        return _columns(sums, mask) + self.padding_columns(mask)
+
+    def padding_columns(self, mask: Tensor) -> Tensor:
+        """[B, mask.sum()] float32: the `mask` latents summed over the masked positions only (the
+        zero vector's latents times each text's count of them), the part of `all_sum_columns`
+        that ablation adds at padding and BOS positions."""
+        mask = mask.to(self.at_zero.device)
+        return self.n_masked.unsqueeze(1) * self.at_zero[mask]
 
     @property
     def is_sparse(self) -> bool:

@@ -36,10 +36,9 @@ from saeeval.evals.base import (
 from saeeval.evals.envelope import build_result
 from saeeval.evals.probing.ablation import (
     ablated_pooled,
-    all_node_effects,
     average_over,
+    class_effects,
     decoder_matrix,
-    node_effects_from_statistics,
     probe_test_accuracies,
     scr_scores,
     select_top_n,
@@ -307,25 +306,9 @@ class _ScrTppEval:
         probes = {key: probe.to(sae.device) for key, probe in probes.items()}
         generator = data.generator(config.random_seed, 1)
         with torch.no_grad():
-            if stats.is_sparse:  # a wide SAE: never a dense [n_texts, d_sae] tensor
-                effects = {
-                    name: node_effects_from_statistics(
-                        stats,
-                        data.train_rows,
-                        name,
-                        probes[name].net.weight,
-                        sae.W_dec.detach(),
-                        generator,
-                        self.scr,
-                    )
-                    for name in classes
-                }
-            else:
-                train_means = {k: stats.mean_latents_fp32(r) for k, r in data.train_rows.items()}
-                effects = all_node_effects(
-                    train_means, probes, classes, sae.W_dec.detach(), generator, self.scr
-                )
-                del train_means
+            effects = class_effects(
+                stats, data.train_rows, probes, classes, sae.W_dec.detach(), generator, self.scr
+            )
             decoder = decoder_matrix(sae).detach()
             test = {
                 key: (rows, stats.act_sum[rows], stats.count[rows])
