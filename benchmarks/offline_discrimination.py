@@ -3,7 +3,6 @@ default?
 
     python benchmarks/offline_discrimination.py --sae RUN/sae [--evals core,absorption,...]
         [--out DIR] [--set EVAL.FIELD=VALUE ...] [--seed 0] [--preset offline|saebench]
-        [--ablate-valid-positions-only]
 
 Needs the test environment. The random-direction SAE has the trained SAE's architecture, width,
 hook, k and biases; only its latent directions are drawn afresh: unit-norm decoder rows from a
@@ -14,11 +13,11 @@ units. An eval separates the two when that interval excludes zero. Absorption al
 many letters it measured and on how many of them some latent tracks the letter (the note in its
 result).
 
---ablate-valid-positions-only is a what-if for SCR and TPP, in this process only: SAEBench's
-ablation (which ours matches) zeroes latents at every position of the context, padding included,
-and the latents an SAE fires on the zero vector there are subtracted from each text's pooled sum
-too, which shifts short texts' pooled activations whatever their class. With the flag, ablation
-leaves padding positions alone. Its results are not SAEBench's metric; give it its own --out.
+SAEBench's SCR/TPP ablation (which ours matches) zeroes latents at every position of the
+context, padding and BOS included, so the latents an SAE fires on the zero vector are subtracted
+there too, which shifts short texts' pooled activations whatever their class. `--set
+scr.ablate_padding_positions=false --set tpp.ablate_padding_positions=false` runs both without
+that part (not SAEBench's metric; the result files record it in `eval_config`).
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ from pathlib import Path
 import torch
 
 from saeeval.comparison import compare
-from saeeval.evals.probing.sae_statistics import SAEStatistics
 from saeeval.results.table import load_results
 from saeeval.runner import RunRequest, run
 from saeeval.saes import load_sae, save_sae
@@ -51,17 +49,6 @@ def random_direction_sae(folder: Path, out: Path, seed: int) -> Path:
     return save_sae(sae, out)
 
 
-def ablate_valid_positions_only() -> None:
-    """What-if: SCR's and TPP's ablation subtracts nothing at padding positions (the latents
-    summed over valid positions only), in this process."""
-    summed_over_all_positions = SAEStatistics.all_sum_columns
-
-    def summed_over_valid_positions(self, mask):
-        return summed_over_all_positions(self, mask) - self.padding_columns(mask)
-
-    SAEStatistics.all_sum_columns = summed_over_valid_positions
-
-
 def _tracked_letters(result: dict) -> tuple[int, int]:
     """(letters measured, letters on which some latent tracks the letter)."""
     notes = result["eval_result_unstructured"].get("notes", [])
@@ -78,14 +65,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="EVAL.FIELD=VALUE")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random directions")
     parser.add_argument("--preset", help="size preset (default: the data's own, offline here)")
-    parser.add_argument(
-        "--ablate-valid-positions-only",
-        action="store_true",
-        help="what-if: SCR/TPP ablation leaves padding positions alone (not SAEBench's metric)",
-    )
     args = parser.parse_args()
-    if args.ablate_valid_positions_only:
-        ablate_valid_positions_only()
 
     work = args.out or Path(tempfile.mkdtemp(prefix="discrimination-"))
     random_folder = random_direction_sae(args.sae, work / "random-directions", args.seed)

@@ -18,8 +18,8 @@ and the other classes' mean pooled activations, on the train texts):
   pooled sum: pad-10 is that part, whatever the text's class, larger for shorter texts.
 
 The random-direction SAE of `offline_discrimination.py` (`OUT/random-directions`) is the
-baseline to read it against; `offline_discrimination.py --ablate-valid-positions-only` gives
-SCR and TPP without the padding part.
+baseline to read it against; SCR and TPP without the padding part are the evals with
+`--set tpp.ablate_padding_positions=false` (and `scr.`), in `saeeval run` or that benchmark.
 """
 
 from __future__ import annotations

@@ -137,6 +137,8 @@ def _provenance(frame: pd.DataFrame, manifest: dict[str, Any]) -> list[tuple[str
         ("size preset", values("size_preset")),
         ("produced by", values("produced_by")),
     ]
+    if frame["ablation"].notna().any():  # only SCR and TPP results have one
+        lines.insert(4, ("SCR/TPP ablation", values("ablation")))
     for name, info in manifest.get("models", {}).items():
         what = f"{info['description']}; " if info.get("description") else ""
         lines.append(

@@ -9,8 +9,8 @@ units with the interpolation weights. Paired over shared units where the units m
 batches, letters, class probes or questions), unpaired otherwise (see saeeval.uncertainty).
 
 Results measured under different conditions are not comparable: a different model, hook, data
-source (built-in vs hub) or size preset is refused, naming the difference, unless the caller
-allows it.
+source (built-in vs hub), size preset or SCR/TPP ablation (SAEBench's, or valid positions only) in
+the same eval is refused, naming the difference, unless the caller allows it.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ MATCHED = {
     "hook": "hook",
     "data_source": "data source (built-in vs hub)",
     "size_preset": "size preset",
+    "ablation": "SCR/TPP ablation",
 }
 
 
@@ -109,18 +110,21 @@ def compare(
 
 
 def _check_comparable(ours: pd.DataFrame, theirs: pd.DataFrame, allow_mismatch: bool) -> None:
-    for column, name in MATCHED.items():
-        mine = set(ours[column].dropna().unique())
-        baseline = set(theirs[column].dropna().unique())
-        if mine and baseline and mine != baseline:
-            if allow_mismatch:
-                continue
-            raise SaeevalError(
-                f"the results and the baseline differ in {name}: "
-                f"{', '.join(sorted(map(str, mine)))} against "
-                f"{', '.join(sorted(map(str, baseline)))}; their numbers are not comparable "
-                f"(--allow-mismatch compares them anyway)"
-            )
+    if allow_mismatch:
+        return
+    for eval_type in sorted(set(ours["eval_type_id"]) & set(theirs["eval_type_id"])):
+        mine_rows = ours[ours["eval_type_id"] == eval_type]
+        their_rows = theirs[theirs["eval_type_id"] == eval_type]
+        for column, name in MATCHED.items():
+            mine = set(mine_rows[column].dropna().unique())
+            baseline = set(their_rows[column].dropna().unique())
+            if mine and baseline and mine != baseline:
+                raise SaeevalError(
+                    f"the {eval_type} results and the baseline's differ in {name}: "
+                    f"{', '.join(sorted(map(str, mine)))} against "
+                    f"{', '.join(sorted(map(str, baseline)))}; their numbers are not comparable "
+                    f"(--allow-mismatch compares them anyway)"
+                )
 
 
 def _family(theirs: pd.DataFrame, base_ids: list[str]) -> bool:

@@ -24,7 +24,13 @@ HUB = "Skylion007/openwebtext"
 # Filled in at run time from the model, the device and --dtype, not by a preset.
 RUNTIME_FIELDS = {"model_name", "llm_dtype", "llm_batch_size", "dataset", "verbose"}
 # saeeval's own fields, which SAEBench's configs do not have.
-OURS = {"size_preset", "dataset_source", "dataset_fingerprint", "dataset_provenance"}
+OURS = {
+    "size_preset",
+    "dataset_source",
+    "dataset_fingerprint",
+    "dataset_provenance",
+    "ablate_padding_positions",
+}
 
 
 @functools.cache

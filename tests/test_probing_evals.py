@@ -11,6 +11,8 @@ from helpers import assert_intervals_match_headlines, random_sae, saebench_schem
 from tiny_models import tiny_model
 
 from saeeval.activations import ActivationCache
+from saeeval.comparison import compare
+from saeeval.errors import SaeevalError
 from saeeval.evals.probing.scr_tpp import SCR_CLASSES
 from saeeval.runner import RunRequest, run
 
@@ -215,6 +217,46 @@ def test_sparse_probing_on_latents_kept_sparse_matches_the_dense_run(
                 )
                 compared += 1
     assert compared == 3 * (5 + 5)  # full, top-1, top-5 for the 5 classes of each dataset
+
+
+def test_tpp_can_leave_padding_positions_alone(tmp_path, isolated_cache):
+    """SAEBench's ablation by default, recorded; `ablate_padding_positions=false` changes the
+    numbers of an SAE that fires on the zero vector (every TopK SAE does), is recorded too, is
+    not answered by the default run's result file, and is not compared with it."""
+    import shutil
+
+    import torch
+
+    model = tiny_model("llama")
+    hook = "blocks.1.hook_resid_post"
+    sae = random_sae("topk", 64, 128, hook, model_name="tiny-llama", k=8)
+    with torch.no_grad():
+        sae.b_enc.add_(1.0)  # the zero vector's k latents fire strongly
+    folder = saved(sae, tmp_path / "sae")
+    per_class = {}
+    for flag in (True, False):
+        outcome = run(
+            RunRequest(
+                saes=[str(folder)],
+                evals=["tpp"],
+                out=tmp_path / "out",
+                device="cpu",
+                overrides={"tpp": {**SMALL["tpp"], "ablate_padding_positions": flag}},
+            ),
+            model_loader=lambda *_: model,
+        )
+        ((_, _, path),) = outcome.written  # a rerun, not the other setting's file
+        result = json.loads(path.read_text())
+        assert result["eval_config"]["ablate_padding_positions"] is flag
+        per_class[flag] = result["eval_result_unstructured"][
+            "saeeval-builtin/canrager/amazon_reviews_mcauley_1and5"
+        ]
+        if flag:
+            shutil.copytree(tmp_path / "out", tmp_path / "saebench-ablation")
+    assert per_class[True] != per_class[False]
+    with pytest.raises(SaeevalError, match="tpp results and the baseline's differ in SCR/TPP"):
+        compare([tmp_path / "out"], tmp_path / "saebench-ablation")
+    assert not compare([tmp_path / "out"], tmp_path / "saebench-ablation", True).empty
 
 
 def test_dead_sae_is_flagged(tmp_path, isolated_cache):

@@ -379,6 +379,33 @@ def test_ablated_pooled_matches(ref, saes, scr_sets, architecture):
         assert _relative_error(valid_only / stats.count[:, None], want) > 1e-2
 
 
+@pytest.mark.parametrize("architecture", ["standard", "topk"])
+def test_ablation_at_valid_positions_only(architecture):
+    """`ablate_padding_positions=false`: the SAE round trip with the ablated latents zeroed at the
+    valid positions, padding and BOS left at zero, pooled over the valid positions. The SAE fires
+    on the zero vector here, so leaving padding alone must differ from SAEBench's ablation."""
+    sae = random_sae(architecture, D, F, HOOK, seed=9, k=6)
+    with torch.no_grad():
+        sae.b_enc.add_(0.5)
+    x = tpp_data(12, seed=6)["0"]
+    mask = torch.rand(F, generator=torch.Generator().manual_seed(2)) < 0.4
+    valid = x.abs().sum(-1) != 0
+    with torch.no_grad():
+        latents = sae.encode(x)
+        ablated = latents.clone()
+        ablated[..., mask] = 0.0
+        modified = x + sae.decode(ablated) - sae.decode(latents)
+    modified[~valid] = 0.0
+    want = modified.sum(1) / valid.sum(1, keepdim=True)
+    stats = _statistics(sae, x)
+    W = decoder_matrix(sae)[mask]
+    got = ablated_pooled(stats.act_sum, stats.count, stats.valid_sum_columns(mask), W)
+    assert _relative_error(got, want) <= 1e-5
+    everywhere = ablated_pooled(stats.act_sum, stats.count, stats.all_sum_columns(mask), W)
+    assert stats.at_zero[mask].abs().sum() > 0  # the zero vector fires some ablated latent
+    assert _relative_error(everywhere, want) > 1e-3
+
+
 def test_ablation_of_a_layer_norm_sae_scales_each_token():
     """SAEBench cannot ablate runtime-normalised SAELens SAEs (decode consumes the stored state);
     ours applies the ablation with each token's own de-normalisation."""

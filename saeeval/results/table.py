@@ -44,6 +44,7 @@ COLUMNS = [
     "hook",
     "data_source",
     "size_preset",
+    "ablation",
     "produced_by",
     "path",
 ]
@@ -123,9 +124,17 @@ def _provenance(result: dict[str, Any]) -> dict[str, Any]:
         "hook": metadata.get("hook_name") or cfg.get("hook_name"),
         "data_source": data_source,
         "size_preset": preset,
+        "ablation": _ablation(result["eval_type_id"], config),
         "produced_by": produced_by.strip(),
         "path": result.get("_path"),
     }
+
+
+def _ablation(eval_type_id: str, config: dict[str, Any]) -> str | None:
+    """How SCR/TPP ablated: SAEBench's way (padding positions too) or at valid positions only."""
+    if eval_type_id not in ("scr", "tpp"):
+        return None
+    return "valid positions only" if config.get("ablate_padding_positions") is False else "saebench"
 
 
 def _data_source(dataset: str | None) -> str:

@@ -130,10 +130,17 @@ class SAEStatistics:
 
     def all_sum_columns(self, mask: Tensor) -> Tensor:
         """[B, mask.sum()] float32: the `mask` latents summed over ALL positions (each token times
-        its de-normalisation scale for runtime-normalised SAEs), what ablation subtracts."""
+        its de-normalisation scale for runtime-normalised SAEs), what SAEBench's ablation
+        subtracts."""
+        return self.valid_sum_columns(mask) + self.padding_columns(mask)
+
+    def valid_sum_columns(self, mask: Tensor) -> Tensor:
+        """[B, mask.sum()] float32: the `mask` latents summed over the valid positions only (each
+        token times its de-normalisation scale for runtime-normalised SAEs), what an ablation
+        that leaves padding and BOS positions alone subtracts."""
         mask = mask.to(self.at_zero.device)
         sums = self.valid_sum if self.scaled_sum is None else self.scaled_sum
-        return _columns(sums, mask) + self.padding_columns(mask)
+        return _columns(sums, mask)
 
     def padding_columns(self, mask: Tensor) -> Tensor:
         """[B, mask.sum()] float32: the `mask` latents summed over the masked positions only (the

@@ -130,6 +130,14 @@ class ScrAndTppEvalConfig(EvalConfig):
             "offline (small CPU sizes) or none (this class's own defaults)"
         ),
     )
+    ablate_padding_positions: bool = Field(
+        True,
+        description=(
+            "ablate at the zeroed padding and BOS positions too, as SAEBench does (its published "
+            "numbers); false leaves them alone, so the latents an SAE fires on the zero vector "
+            "do not shift every text's pooled activation (not SAEBench's metric)"
+        ),
+    )
 
     @field_validator("probe_test_batch_size")
     @classmethod
@@ -319,7 +327,11 @@ class _ScrTppEval:
                 accuracies[ablated] = {}
                 for n in n_values:
                     mask = select_top_n(effects[ablated], n)
-                    sums, rows_of_decoder = stats.all_sum_columns(mask), decoder[mask]
+                    if config.ablate_padding_positions:
+                        sums = stats.all_sum_columns(mask)
+                    else:
+                        sums = stats.valid_sum_columns(mask)
+                    rows_of_decoder = decoder[mask]
                     pooled = {
                         key: ablated_pooled(act_sum, count, sums[rows], rows_of_decoder)
                         for key, (rows, act_sum, count) in test.items()
