@@ -39,15 +39,17 @@ SMALL = {
 }
 
 
-def _run(tmp_path, model, saes, cache=None, evals=("sparse_probing", "scr", "tpp")):
+def _run(tmp_path, model, saes, cache=None, evals=("sparse_probing", "scr", "tpp"), overrides=None):
+    """The evals at SMALL sizes, with `overrides` (EVAL -> {field: value}) on top."""
     messages = []
+    overrides = overrides or {}
     outcome = run(
         RunRequest(
             saes=[str(s) for s in saes],
             evals=list(evals),
             out=tmp_path / "out",
             device="cpu",
-            overrides={name: SMALL[name] for name in evals},
+            overrides={name: {**SMALL[name], **overrides.get(name, {})} for name in evals},
         ),
         log=messages.append,
         model_loader=lambda *_: model,
@@ -235,15 +237,12 @@ def test_tpp_can_leave_padding_positions_alone(tmp_path, isolated_cache):
     folder = saved(sae, tmp_path / "sae")
     per_class = {}
     for flag in (True, False):
-        outcome = run(
-            RunRequest(
-                saes=[str(folder)],
-                evals=["tpp"],
-                out=tmp_path / "out",
-                device="cpu",
-                overrides={"tpp": {**SMALL["tpp"], "ablate_padding_positions": flag}},
-            ),
-            model_loader=lambda *_: model,
+        outcome, _ = _run(
+            tmp_path,
+            model,
+            [folder],
+            evals=("tpp",),
+            overrides={"tpp": {"ablate_padding_positions": flag}},
         )
         ((_, _, path),) = outcome.written  # a rerun, not the other setting's file
         result = json.loads(path.read_text())
