@@ -31,6 +31,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 HOOK = "blocks.6.hook_resid_post"
+ALL_GOOD_LETTERS = {"min_feats_for_eval": 1}  # absorption measures any letter with a good probe
 
 
 def main() -> None:
@@ -98,16 +99,17 @@ def main() -> None:
             )
             for name in ("scr", "tpp")
         },
-        # Absorption draws from the global RNG in the reference: seeds a side. Below 60 words
-        # per letter fewer than SAEBench's 20 letters pass the letter probe's F1 (10 at 20
-        # words), so every letter with a good probe is kept then, on both sides.
+        # Absorption draws from the global RNG in the reference: seeds a side. The letter probe
+        # passes F1 > 0.6 on fewer than SAEBench's 20 letters at some seeds even at 60 words per
+        # letter (10 letters at 20 words), and a side then measures nothing, so every letter
+        # with a good probe is kept, on both sides.
         "absorption": lambda: absorption_comparisons(
             model,
             sae_folder,
             work / "absorption",
             seeds=seeds,
             words_per_letter=args.words_per_letter,
-            overrides={"min_feats_for_eval": 1} if args.words_per_letter < 60 else None,
+            overrides=ALL_GOOD_LETTERS,
         ),
         # The same, with both sides on one stream: exact, letter by letter.
         "absorption_aligned": lambda: aligned_absorption_comparisons(
@@ -116,7 +118,7 @@ def main() -> None:
             work / "absorption-aligned",
             seed=0,
             words_per_letter=args.words_per_letter,
-            overrides={"min_feats_for_eval": 1} if args.words_per_letter < 60 else None,
+            overrides=ALL_GOOD_LETTERS,
         ),
         "unlearning": lambda: unlearning_comparisons(
             model, sae_folder, work / "unlearning", sizes={"dataset_size": 64, "seq_len": 256}

@@ -135,10 +135,10 @@ def _provenance(frame: pd.DataFrame, manifest: dict[str, Any]) -> list[tuple[str
         ("hook", values("hook")),
         ("data source", values("data_source")),
         ("size preset", values("size_preset")),
-        ("produced by", values("produced_by")),
     ]
     if frame["ablation"].notna().any():  # only SCR and TPP results have one
-        lines.insert(4, ("SCR/TPP ablation", values("ablation")))
+        lines.append(("SCR/TPP ablation", values("ablation")))
+    lines.append(("produced by", values("produced_by")))
     for name, info in manifest.get("models", {}).items():
         what = f"{info['description']}; " if info.get("description") else ""
         lines.append(

@@ -130,6 +130,7 @@ def test_tables_markdown_latex_and_comparison(report_dir):
         assert (report_dir / f"{eval_type_id}_table.tex").read_text().startswith("\\begin{tabular}")
     assert re.search(r"\| topk-16\s*\|\s*1152\s*\|\s*topk\s*\|\s*[\d.]+ \[[\d.]+, [\d.]+\]", text)
     assert "## Against relu" in text
+    assert "- size preset: offline\n- SCR/TPP ablation: saebench\n" in text
     comparison = (report_dir / "comparison.csv").read_text().splitlines()
     assert comparison[0].startswith("sae_id,baseline_id,eval_type_id,metric,value,baseline_value")
     assert any(line.startswith("topk-16,relu,core,explained_variance,") for line in comparison)
