@@ -11,7 +11,7 @@ preset on the built-in data unless --preset or --set changes it), then `saeeval 
 the random SAE gives each headline metric's difference with its 95% interval, paired over shared
 units. An eval separates the two when that interval excludes zero. Absorption also reports how
 many letters it measured and on how many of them some latent tracks the letter (the note in its
-result).
+result), and TPP its difference at every n it reports, not only the headline 10 and 20.
 
 SAEBench's SCR/TPP ablation (which ours matches) zeroes latents at every position of the
 context, padding and BOS included, so the latents an SAE fires on the zero vector are subtracted
@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from saeeval import uncertainty
 from saeeval.comparison import compare
 from saeeval.results.table import load_results
 from saeeval.runner import RunRequest, run
@@ -55,6 +56,32 @@ def _tracked_letters(result: dict) -> tuple[int, int]:
     untracked = sum("no SAE latent tracks" in note for note in notes)
     measured = len(result["eval_result_details"])
     return measured, measured - untracked
+
+
+def _tpp_units(result: dict, n: int) -> uncertainty.UnitValues:
+    """TPP's total metric at n as the eval's units: each ablated class, in its dataset."""
+    key = f"tpp_threshold_{n}_total_metric"
+    groups = {
+        dataset: {label: metrics[key] for label, metrics in classes.items()}
+        for dataset, classes in result["eval_result_unstructured"].items()
+        if all(isinstance(m, dict) and key in m for m in classes.values())
+    }
+    return uncertainty.mean_of_group_means("ablated class", groups)
+
+
+def print_tpp_at_every_n(results: Path) -> None:
+    """TPP trained - random at every n the eval reports, not only the headline 10 and 20, with
+    the 95% interval paired over ablated classes (as `compare` pairs the headlines)."""
+    tpp = {r["_sae_id"]: r for r in load_results(results) if r["eval_type_id"] == "tpp"}
+    if set(tpp) != {"trained", "random"}:
+        return
+    print("TPP at every n, trained - random [95% interval over ablated classes]:")
+    for n in tpp["trained"]["eval_config"]["n_values"]:
+        trained, random = _tpp_units(tpp["trained"], n), _tpp_units(tpp["random"], n)
+        low, high, _ = uncertainty.difference_interval(trained, random)
+        values = f"{trained.point():.4f} vs {random.point():.4f}"
+        delta = trained.point() - random.point()
+        print(f"  n={n}: {values}, {delta:+.4f} [{low:+.4f}, {high:+.4f}]")
 
 
 def main() -> None:
@@ -94,6 +121,7 @@ def main() -> None:
         if result["eval_type_id"] == "absorption_first_letter":
             measured, tracked = _tracked_letters(result)
             print(f"absorption {result['_sae_id']}: {tracked} of {measured} letters tracked")
+    print_tpp_at_every_n(results)
     print(f"results in {results}")
 
 
