@@ -24,12 +24,13 @@ HUB = "Skylion007/openwebtext"
 # Filled in at run time from the model, the device and --dtype, not by a preset.
 RUNTIME_FIELDS = {"model_name", "llm_dtype", "llm_batch_size", "dataset", "verbose"}
 # saeeval's own fields, which SAEBench's configs do not have.
-OURS = {
-    "size_preset",
-    "dataset_source",
-    "dataset_fingerprint",
-    "dataset_provenance",
-    "ablate_padding_positions",
+OURS = {"size_preset", "dataset_source", "dataset_fingerprint", "dataset_provenance"}
+# ... and the options saeeval adds, each at a default that leaves SAEBench's metric as it is.
+OPTIONS = {
+    "dataset_part",  # core: which part of the corpus was read
+    "save_feature_details",  # core: per-latent statistics in the details
+    "max_words_per_letter",  # absorption: a cap for small runs (None: every word, as SAEBench)
+    "ablate_padding_positions",  # SCR/TPP: SAEBench's ablation (true) or valid positions only
 }
 
 
@@ -67,8 +68,8 @@ def _compare(ours: dict[str, Any], published: dict[str, Any], renamed=None) -> N
     differing = {k: (ours[k], published[k]) for k in shared if ours[k] != published[k]}
     assert not differing, f"saebench preset differs from SAEBench's published settings: {differing}"
     # Every field of ours is either SAEBench's or one of our documented additions.
-    extra = set(ours) - set(published) - OURS - RUNTIME_FIELDS
-    return extra
+    extra = set(ours) - set(published) - OURS - OPTIONS - RUNTIME_FIELDS
+    assert not extra, f"fields neither SAEBench's nor documented additions: {sorted(extra)}"
 
 
 def test_core_saebench_preset_is_the_published_core_settings():
@@ -78,7 +79,15 @@ def test_core_saebench_preset_is_the_published_core_settings():
     defaults = {
         name: p.default for name, p in signature.parameters.items() if p.default is not p.empty
     }
-    published = {**defaults, **_runner_calls()["multiple_evals"]}
+    called = {**defaults, **_runner_calls()["multiple_evals"]}
+    # `multiple_evals` builds its config with every metric switched on, from three of its
+    # arguments; the runner's arguments and its other defaults come on top.
+    switches = core.get_multiple_evals_everything_config(
+        batch_size_prompts=called["eval_batch_size_prompts"],
+        n_eval_reconstruction_batches=called["n_eval_reconstruction_batches"],
+        n_eval_sparsity_variance_batches=called["n_eval_sparsity_variance_batches"],
+    )
+    published = {**dataclasses.asdict(switches), **called}
     ours = effective_config("core", dataset=HUB)
     assert ours["size_preset"] == "saebench"
     _compare(ours, published, renamed={"eval_batch_size_prompts": "batch_size_prompts"})
@@ -105,8 +114,7 @@ def test_saebench_preset_is_the_published_settings(eval_name, module, class_name
     published = _published(reference, _runner_calls()[call])
     ours = effective_config(eval_name, dataset=HUB)
     assert ours["size_preset"] == "saebench"
-    published.pop("random_seed")  # the runner passes its RANDOM_SEED constant by name
-    assert ours["random_seed"] == 42  # SAEBench's runner's RANDOM_SEED
+    published["random_seed"] = 42  # the runner passes its RANDOM_SEED constant by name
     _compare(ours, published)
 
 
