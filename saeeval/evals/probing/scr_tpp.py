@@ -318,6 +318,11 @@ class _ScrTppEval:
                 stats, data.train_rows, probes, classes, sae.W_dec.detach(), generator, self.scr
             )
             decoder = decoder_matrix(sae).detach()
+            # What ablating a set of latents subtracts from each text's summed activations.
+            if config.ablate_padding_positions:
+                ablated_sums = stats.all_sum_columns  # SAEBench's: padding positions too
+            else:
+                ablated_sums = stats.valid_sum_columns
             test = {
                 key: (rows, stats.act_sum[rows], stats.count[rows])
                 for key, rows in data.test_rows.items()
@@ -327,11 +332,7 @@ class _ScrTppEval:
                 accuracies[ablated] = {}
                 for n in n_values:
                     mask = select_top_n(effects[ablated], n)
-                    if config.ablate_padding_positions:
-                        sums = stats.all_sum_columns(mask)
-                    else:
-                        sums = stats.valid_sum_columns(mask)
-                    rows_of_decoder = decoder[mask]
+                    sums, rows_of_decoder = ablated_sums(mask), decoder[mask]
                     pooled = {
                         key: ablated_pooled(act_sum, count, sums[rows], rows_of_decoder)
                         for key, (rows, act_sum, count) in test.items()
